@@ -1,0 +1,58 @@
+"""Where the platform keeps things, read from the environment.
+
+Every path can be moved with an environment variable, so the same DAG files run on the
+embedded defaults (folders under the project) and in production (set by the deployment).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _path(var: str, default: Path) -> Path:
+    return Path(os.environ.get(var) or default).resolve()
+
+
+def data_dir() -> Path:
+    """Root of the embedded runtime data (lake folder and warehouse file)."""
+    return _path("SLUICE_DATA_DIR", PROJECT_ROOT / ".data")
+
+
+def lake_root() -> Path:
+    """Root of the lake: ``landing/``, ``bronze/``, ``quarantine/`` and ``state/``."""
+    return _path("SLUICE_LAKE_ROOT", data_dir() / "lake")
+
+
+def warehouse_path() -> Path:
+    """DuckDB file of the embedded warehouse."""
+    return _path("SLUICE_WAREHOUSE_PATH", data_dir() / "warehouse" / "sluice.duckdb")
+
+
+def connectors_dir() -> Path:
+    """Folder holding one virtualenv per Airbyte connector (``<name>/bin/<name>``)."""
+    return _path("SLUICE_CONNECTORS_DIR", PROJECT_ROOT / ".connectors")
+
+
+def include_dir() -> Path:
+    return _path("SLUICE_INCLUDE_DIR", PROJECT_ROOT / "include")
+
+
+def dbt_project_dir() -> Path:
+    return _path("SLUICE_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project")
+
+
+def dbt_manifest_path() -> Path:
+    return _path("SLUICE_DBT_MANIFEST", dbt_project_dir() / "target" / "manifest.json")
+
+
+#: Airflow pool that serialises writers of the embedded DuckDB file (one writer at a time).
+WAREHOUSE_POOL = os.environ.get("SLUICE_WAREHOUSE_POOL", "sluice_warehouse")
+
+
+@lru_cache(maxsize=None)
+def sources_dir() -> Path:
+    return include_dir() / "sources"

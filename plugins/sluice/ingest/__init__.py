@@ -1,0 +1,1 @@
+"""Ingestion: run Airbyte connectors and land their records in the lake."""

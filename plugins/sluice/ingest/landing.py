@@ -1,0 +1,371 @@
+"""Land one batch of a source's records as Parquet, atomically and idempotently.
+
+Layout (the one Airbyte's S3 destination writes, with the batch as a folder)::
+
+    landing/<source>/<stream>/batch=<batch>/<YYYY>_<MM>_<DD>_<EPOCH>_<part>.parquet
+    landing/<source>/<stream>/batch=<batch>/_sluice_manifest.json
+    quarantine/<source>/<stream>/batch=<batch>/part-00000.parquet
+    state/<source>/batch=<batch>.json
+
+Everything is written under ``landing/<source>/_tmp/`` first and moved into place with
+``rename`` once complete, so a reader never sees a half-written partition, and a rerun of
+a batch replaces exactly that batch. Records that cannot be landed (no record key, a
+value that does not fit the stream's schema, an undeclared stream) go to quarantine with
+the reason; per stream, read = landed + quarantined, or publishing fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sluice.batch import batch_start
+from sluice.ingest.schema import AIRBYTE_META_TYPE, StreamSchema
+from sluice.sources import StreamConfig
+
+MANIFEST_NAME = "_sluice_manifest.json"
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("_airbyte_raw_id", pa.string()),
+        ("_airbyte_extracted_at", pa.timestamp("ms", tz="UTC")),
+        ("_sluice_reason", pa.string()),
+        ("_airbyte_data", pa.string()),
+    ]
+)
+_RAW_ID_NAMESPACE = uuid.UUID("6b1f8e1c-5a43-4c1e-9f59-3c0b6f3d2a10")
+
+
+class LandingError(RuntimeError):
+    """Counts did not reconcile or a batch could not be published."""
+
+
+@dataclass
+class StreamCounts:
+    read: int = 0
+    landed: int = 0
+    quarantined: int = 0
+
+
+def batch_dir(root: Path, source: str, stream: str, batch: str) -> Path:
+    return root / source / stream / f"batch={batch}"
+
+
+def landed_files(lake_root: Path, source: str, stream: str, batch: str) -> list[Path]:
+    """Parquet files of a published batch, in part order; raises if it was never landed."""
+    folder = batch_dir(lake_root / "landing", source, stream, batch)
+    if not (folder / MANIFEST_NAME).is_file():
+        raise LandingError(f"batch {batch} of {source}.{stream} has not been landed ({folder})")
+    return sorted(folder.glob("*.parquet"))
+
+
+def read_manifest(lake_root: Path, source: str, stream: str, batch: str) -> dict[str, Any]:
+    path = batch_dir(lake_root / "landing", source, stream, batch) / MANIFEST_NAME
+    return json.loads(path.read_text())
+
+
+def _parse_temporal(values: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
+    """Parse ISO strings; a zoned timestamp written without an offset is read as UTC.
+
+    Airbyte destinations do the same, and some connectors (source-faker among them)
+    emit ``timestamp_with_timezone`` values without an offset.
+    """
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None:
+        has_offset = pc.match_substring_regex(values, r"(Z|[+-]\d\d:?\d\d)$")
+        values = pc.if_else(pc.fill_null(has_offset, True), values, pc.binary_join_element_wise(values, "Z", ""))
+    return values.cast(arrow_type)
+
+
+class _QuarantineBuffer:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, raw_id: str, emitted_at: int, reason: str, data: Any) -> None:
+        self.rows.append(
+            {
+                "_airbyte_raw_id": raw_id,
+                "_airbyte_extracted_at": int(emitted_at),
+                "_sluice_reason": reason,
+                "_airbyte_data": json.dumps(data, default=str),
+            }
+        )
+
+    def write(self, folder: Path) -> None:
+        if self.rows:
+            folder.mkdir(parents=True, exist_ok=True)
+            table = pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA)
+            pq.write_table(table, folder / "part-00000.parquet", compression="zstd")
+
+
+class _StreamWriter:
+    """Buffers one stream's records and writes them as Parquet parts."""
+
+    def __init__(
+        self,
+        folder: Path,
+        name_prefix: str,
+        stream: StreamConfig,
+        schema: StreamSchema,
+        raw_id_prefix: str,
+        sync_id: int,
+        buffer_rows: int,
+        rows_per_file: int,
+    ) -> None:
+        self.folder = folder
+        self.name_prefix = name_prefix
+        self.stream = stream
+        self.schema = schema
+        self.landed_schema = schema.landed
+        self.build_schema = schema.build_schema
+        self.known = frozenset(schema.data.names)
+        self.raw_id_prefix = raw_id_prefix
+        self.meta = {"sync_id": sync_id, "changes": []}
+        self.buffer_rows = buffer_rows
+        self.rows_per_file = rows_per_file
+        self.counts = StreamCounts()
+        self.quarantine = _QuarantineBuffer()
+        self.files: list[str] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_file = 0
+        self._data: list[dict[str, Any]] = []
+        self._extra: list[str | None] = []
+        self._emitted: list[int] = []
+        self._metas: list[dict[str, Any]] = []
+        self._raw_ids: list[str] = []
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        data = record.get("data")
+        raw_id = str(uuid.uuid5(_RAW_ID_NAMESPACE, f"{self.raw_id_prefix}/{self.counts.read}"))
+        self.counts.read += 1
+        emitted_at = record.get("emitted_at") or 0
+        if not isinstance(data, dict):
+            self.quarantine.add(raw_id, emitted_at, "record data is not a JSON object", data)
+            return
+        if not self.known.issuperset(data):
+            extra = {k: v for k, v in data.items() if k not in self.known}
+            self._extra.append(json.dumps(extra, default=str))
+        else:
+            self._extra.append(None)
+        if self.schema.json_columns:
+            data = dict(data)
+            for column in self.schema.json_columns:
+                value = data.get(column)
+                if value is not None and not isinstance(value, str):
+                    data[column] = json.dumps(value)
+        self._data.append(data)
+        self._emitted.append(int(emitted_at))
+        meta = record.get("meta")
+        self._metas.append({**self.meta, "changes": meta.get("changes", [])} if meta else self.meta)
+        self._raw_ids.append(raw_id)
+        if len(self._data) >= self.buffer_rows:
+            self.flush()
+
+    def _build(self, rows: list[dict[str, Any]]) -> pa.Table:
+        table = pa.Table.from_pylist(rows, schema=self.build_schema)
+        for name, arrow_type in self.schema.parsed.items():
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, _parse_temporal(table.column(name), arrow_type))
+        return table
+
+    def _build_isolating_bad_rows(self) -> tuple[pa.Table, list[int]]:
+        """Build the buffer; on a conversion error, find and quarantine the bad rows."""
+        try:
+            return self._build(self._data), list(range(len(self._data)))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            pass
+        good_tables, good_rows = [], []
+        for i, row in enumerate(self._data):
+            try:
+                good_tables.append(self._build([row]))
+                good_rows.append(i)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+                reason = f"does not fit the stream schema: {exc}"
+                self.quarantine.add(self._raw_ids[i], self._emitted[i], reason, row)
+        if not good_tables:
+            return self.build_schema.empty_table(), []
+        return pa.concat_tables(good_tables), good_rows
+
+    def flush(self) -> None:
+        if not self._data:
+            return
+        table, rows = self._build_isolating_bad_rows()
+        key = self.stream.record_key
+        if key not in table.column_names:
+            missing = rows
+        else:
+            null_keys = pc.is_null(table.column(key)).to_numpy(zero_copy_only=False)
+            missing = [rows[i] for i in null_keys.nonzero()[0]]
+            if missing:
+                table = table.filter(pc.invert(pc.is_null(table.column(key))))
+        for i in missing:
+            self.quarantine.add(self._raw_ids[i], self._emitted[i], f"record key {key!r} is missing", self._data[i])
+        keep = sorted(set(rows) - set(missing))
+        columns = {
+            "_airbyte_raw_id": pa.array([self._raw_ids[i] for i in keep], pa.string()),
+            "_airbyte_extracted_at": pa.array([self._emitted[i] for i in keep], pa.int64()).cast(
+                pa.timestamp("ms", tz="UTC")
+            ),
+            "_airbyte_generation_id": pa.array([0] * len(keep), pa.int64()),
+            "_airbyte_meta": pa.array([self._metas[i] for i in keep], AIRBYTE_META_TYPE),
+        }
+        columns.update({name: table.column(name) for name in self.schema.data.names})
+        columns["_sluice_unmapped"] = pa.array([self._extra[i] for i in keep], pa.string())
+        self._write(pa.Table.from_pydict(columns, schema=self.landed_schema))
+        self._data, self._extra, self._emitted, self._metas, self._raw_ids = [], [], [], [], []
+
+    def _open(self) -> pq.ParquetWriter:
+        path = self.folder / f"{self.name_prefix}{len(self.files)}.parquet"
+        self.files.append(path.name)
+        self._rows_in_file = 0
+        return pq.ParquetWriter(path, self.landed_schema, compression="zstd")
+
+    def _write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = self._open()
+        elif self._rows_in_file >= self.rows_per_file:
+            self._writer.close()
+            self._writer = self._open()
+        self._writer.write_table(table)
+        self._rows_in_file += table.num_rows
+        self.counts.landed += table.num_rows
+
+    def close(self) -> StreamCounts:
+        self.flush()
+        if self._writer is None:  # an empty stream still lands one file: its schema
+            self._writer = self._open()
+        self._writer.close()
+        self.counts.quarantined = len(self.quarantine.rows)
+        return self.counts
+
+
+class BatchLanding:
+    """Collects one batch of a source's records and publishes them atomically.
+
+    :param lake_root: root of the lake (``landing/``, ``quarantine/``, ``state/`` under it)
+    :param source: source name, the first path level under ``landing/``
+    :param batch: batch id of the data interval (see :mod:`sluice.batch`)
+    :param streams: stream name -> (declared stream, Arrow schema from the catalog)
+    :param buffer_rows: records converted to Arrow at a time (bounds memory)
+    :param rows_per_file: rows per Parquet part before a new part starts
+    """
+
+    def __init__(
+        self,
+        lake_root: Path,
+        source: str,
+        batch: str,
+        streams: Mapping[str, tuple[StreamConfig, StreamSchema]],
+        buffer_rows: int = 20_000,
+        rows_per_file: int = 2_000_000,
+    ) -> None:
+        self.lake_root = lake_root
+        self.source = source
+        self.batch = batch
+        start = batch_start(batch)
+        epoch_ms = int(start.timestamp() * 1000)
+        self._tmp_parent = lake_root / "landing" / source / "_tmp"
+        for stale in self._tmp_parent.glob(f"{batch}-*"):  # left by a killed attempt
+            shutil.rmtree(stale, ignore_errors=True)
+        self.tmp = self._tmp_parent / f"{batch}-{uuid.uuid4().hex}"
+        prefix = f"{start:%Y_%m_%d}_{epoch_ms}_"
+        self.writers: dict[str, _StreamWriter] = {}
+        for name, (stream, schema) in streams.items():
+            folder = self.tmp / "landing" / name
+            folder.mkdir(parents=True)
+            self.writers[name] = _StreamWriter(
+                folder, prefix, stream, schema, f"{source}/{name}/{batch}", epoch_ms, buffer_rows, rows_per_file
+            )
+        self.undeclared = _QuarantineBuffer()
+        self.undeclared_read = 0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Add the ``record`` part of an Airbyte RECORD message."""
+        writer = self.writers.get(record.get("stream"))
+        if writer is None:
+            self.undeclared_read += 1
+            raw_id = f"{self.source}/{record.get('stream')}/{self.batch}/{self.undeclared_read}"
+            self.undeclared.add(raw_id, record.get("emitted_at") or 0, "stream is not declared for this source", record)
+            return
+        writer.add(record)
+
+    def add_all(self, records: Iterable[Mapping[str, Any]]) -> None:
+        for record in records:
+            self.add(record)
+
+    def publish(self, state: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+        """Close the files, check the counts and move the batch into place.
+
+        :param state: the connector's last state messages, saved for the next batch
+        :returns: per stream, the manifest written next to its files
+        """
+        manifests = {}
+        for name, writer in self.writers.items():
+            counts = writer.close()
+            if counts.read != counts.landed + counts.quarantined:
+                raise LandingError(f"{self.source}.{name}: read {counts.read} != landed + quarantined {counts}")
+            writer.quarantine.write(self.tmp / "quarantine" / name)
+            manifest = {"source": self.source, "stream": name, "batch": self.batch, **asdict(counts)}
+            manifest["files"] = writer.files
+            (writer.folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
+            manifests[name] = manifest
+        if self.undeclared.rows:
+            self.undeclared.write(self.tmp / "quarantine" / "_undeclared")
+        for name in self.writers:
+            self._swap(self.tmp / "landing" / name, batch_dir(self.lake_root / "landing", self.source, name, self.batch))
+            self._swap(
+                self.tmp / "quarantine" / name, batch_dir(self.lake_root / "quarantine", self.source, name, self.batch)
+            )
+        if self.undeclared.rows:
+            self._swap(
+                self.tmp / "quarantine" / "_undeclared",
+                batch_dir(self.lake_root / "quarantine", self.source, "_undeclared", self.batch),
+            )
+        save_state(self.lake_root, self.source, self.batch, state or [])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return manifests
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _swap(self, new: Path, final: Path) -> None:
+        """Replace ``final`` by ``new`` with renames; a missing ``new`` clears ``final``."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            os.rename(final, self.tmp / f"replaced-{uuid.uuid4().hex}")
+        if new.exists():
+            os.rename(new, final)
+
+
+def _state_dir(lake_root: Path, source: str) -> Path:
+    return lake_root / "state" / source
+
+
+def save_state(lake_root: Path, source: str, batch: str, state: list[dict[str, Any]]) -> None:
+    folder = _state_dir(lake_root, source)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".batch={batch}.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, folder / f"batch={batch}.json")
+
+
+def state_before(lake_root: Path, source: str, batch: str) -> list[dict[str, Any]]:
+    """Connector state left by the latest batch before ``batch`` (empty for the first).
+
+    A rerun of a batch starts from the same state as its first run did, so it reads the
+    same records and replaces the batch instead of finding nothing new.
+    """
+    earlier = sorted(
+        path
+        for path in _state_dir(lake_root, source).glob("batch=*.json")
+        if path.name[len("batch=") : -len(".json")] < batch
+    )
+    return json.loads(earlier[-1].read_text()) if earlier else []
