@@ -1,0 +1,1 @@
+"""The lake's tables: bronze Delta tables built from landed batches."""

@@ -1,0 +1,1 @@
+"""Warehouse loads: bronze batches from the lake into warehouse tables."""

@@ -1,0 +1,64 @@
+"""Load a bronze batch into the embedded DuckDB warehouse.
+
+Table ``bronze.<source>__<stream>`` mirrors the lake table, partition column included. A
+load deletes the batch's rows and inserts the batch in one transaction, so it is
+idempotent and readers see the old batch or the new one, never a mix. Columns that
+appear in the lake later are added to the table first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sluice import config
+from sluice.lake.bronze import BATCH_COLUMN, bronze_table_path
+
+
+def warehouse_table(source: str, stream: str) -> str:
+    return f"{source}__{stream}"
+
+
+def connect(path: Path | None = None, read_only: bool = False):
+    import duckdb
+
+    path = path or config.warehouse_path()
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def load_batch(
+    source: str,
+    stream: str,
+    batch: str,
+    lake_root: Path | None = None,
+    warehouse: Path | None = None,
+    schema: str = "bronze",
+) -> dict[str, Any]:
+    """Replace ``batch`` in the warehouse table with the lake table's partition."""
+    from deltalake import DeltaTable
+
+    lake_root = lake_root or config.lake_root()
+    table = DeltaTable(str(bronze_table_path(lake_root, source, stream)))
+    batch_rows = table.to_pyarrow_dataset(partitions=[(BATCH_COLUMN, "=", batch)])  # noqa: F841 (read by DuckDB)
+    target = f'"{schema}"."{warehouse_table(source, stream)}"'
+    con = connect(warehouse)
+    try:
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM batch_rows WITH NO DATA")
+        existing = {row[0] for row in con.execute(f"DESCRIBE {target}").fetchall()}
+        con.execute("BEGIN TRANSACTION")
+        for name, type_, *_ in con.execute("DESCRIBE SELECT * FROM batch_rows").fetchall():
+            if name not in existing:
+                con.execute(f'ALTER TABLE {target} ADD COLUMN "{name}" {type_}')
+        con.execute(f"DELETE FROM {target} WHERE {BATCH_COLUMN} = ?", [batch])
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM batch_rows")
+        con.execute("COMMIT")
+        (rows,) = con.execute(f"SELECT count(*) FROM {target} WHERE {BATCH_COLUMN} = ?", [batch]).fetchone()
+    except Exception:
+        con.rollback()
+        raise
+    finally:
+        con.close()
+    return {"table": f"{schema}.{warehouse_table(source, stream)}", "rows": rows}
