@@ -82,3 +82,8 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
         connector_config=raw.get("config") or {},
         connection_id=raw.get("connection_id"),
     )
+
+
+def source_names(directory: Path | None = None) -> list[str]:
+    """Names of all declared sources, in a stable order."""
+    return sorted(path.stem for path in (directory or config.sources_dir()).glob("*.yml"))

@@ -1,0 +1,81 @@
+# Sluice: every target sets up what it needs (virtualenvs, connectors, dbt manifest,
+# a project-local AIRFLOW_HOME) on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := $(CURDIR)/.venv-tools
+UV := $(TOOLS)/bin/uv
+VENV := $(CURDIR)/.venv
+VENV2 := $(CURDIR)/.venv-airflow2
+BIN := $(VENV)/bin
+CONNECTORS := $(patsubst include/connectors/%.txt,.connectors/%/.installed,$(wildcard include/connectors/*.txt))
+DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' -not -path '*/target/*' 2>/dev/null)
+
+include include/airflow/env.mk
+
+.PHONY: help
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.txt
+	touch $@
+
+$(VENV2)/.installed: requirements-airflow2.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV2)
+	$(UV) pip sync --quiet --python $(VENV2)/bin/python --require-hashes requirements-airflow2.txt
+	touch $@
+
+.connectors/%/.installed: include/connectors/%.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .connectors/$*
+	$(UV) pip sync --quiet --python .connectors/$*/bin/python --require-hashes $<
+	touch $@
+
+.PHONY: install connectors dbt-manifest airflow-home setup
+install: $(VENV)/.installed  ## the platform's virtualenv (Airflow 3, providers, dbt, Cosmos)
+connectors: $(CONNECTORS)  ## one virtualenv per Airbyte connector
+dbt-manifest: dbt_project/target/manifest.json  ## parse the dbt project (Cosmos renders from it)
+
+dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_SOURCES)
+	cd dbt_project && SLUICE_WAREHOUSE_PATH=$(SLUICE_WAREHOUSE_PATH) $(BIN)/dbt parse --quiet --profiles-dir .
+
+airflow-home: $(AIRFLOW_HOME)/.ready  ## migrate the metadata DB and create pools
+$(AIRFLOW_HOME)/.ready: $(VENV)/.installed include/airflow/pools.json
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log
+	$(BIN)/airflow pools import include/airflow/pools.json > /dev/null
+	touch $@
+
+setup: install connectors dbt-manifest airflow-home
+
+.PHONY: run up backfill test test-airflow2 bench lint clean
+run: setup  ## run one complete 6-hour batch through every platform DAG (BATCH=... to choose)
+	$(BIN)/python include/scripts/run_batch.py $(if $(BATCH),--batch $(BATCH))
+
+up: setup  ## serve the Airflow UI on localhost:8080 with scheduler, DAG processor and triggerer
+	include/scripts/up.sh
+
+backfill: setup  ## make backfill DAG=ingest_faker START=2026-11-20 END=2026-11-21 (END exclusive)
+	@test -n "$(DAG)" -a -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill DAG=<dag_id> START=<date> END=<date>"; exit 2; }
+	$(BIN)/python include/scripts/backfill.py --dag $(DAG) --start $(START) --end $(END)
+
+test: setup $(VENV2)/.installed  ## the whole test suite (Airflow 3 and Airflow 2.11)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup  ## benchmarks, written to bench/results.json
+	$(BIN)/python bench/run.py --output bench/results.json
+
+lint: install  ## ruff for Python, sqlfluff for the dbt SQL
+	$(BIN)/ruff check plugins dags tests bench include
+	$(BIN)/ruff format --check plugins dags tests bench include
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
+
+clean:  ## remove runtime data and the Airflow home (keeps the virtualenvs)
+	rm -rf .data $(AIRFLOW_HOME) dbt_project/target dbt_project/logs

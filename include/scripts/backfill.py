@@ -1,0 +1,153 @@
+"""Backfill one DAG over [START, END) and wait until every run has finished.
+
+Airflow 3: ``airflow backfill create`` queues the runs and a scheduler runs them; when
+no scheduler is alive (no ``make up``), a temporary one is started that creates no
+scheduled runs of its own, and stopped afterwards. Airflow 2.11: ``airflow dags
+backfill`` runs the intervals in-process. Either way, the runs' states are reported and
+the exit status is non-zero unless all succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import airflow
+
+AIRFLOW_3 = int(airflow.__version__.split(".")[0]) >= 3
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+TERMINAL = {"success", "failed"}
+
+
+def parse_date(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def airflow_cli(*args: str, check: bool = True, retries: int = 5) -> subprocess.CompletedProcess:
+    """Run the Airflow CLI, retrying SQLite's "database is locked" while a scheduler writes."""
+    for attempt in range(retries):
+        proc = subprocess.run([AIRFLOW, *args], capture_output=True, text=True)
+        if proc.returncode == 0 or "database is locked" not in proc.stderr + proc.stdout:
+            break
+        time.sleep(1 + attempt)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"airflow {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return proc
+
+
+def backfill_runs(dag_id: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    date_column = DagRun.logical_date if AIRFLOW_3 else DagRun.execution_date
+    with create_session() as session:
+        runs = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_id, date_column >= start, date_column < end)
+            .filter(DagRun.run_type == "backfill")
+            .order_by(date_column)
+            .all()
+        )
+        return [(getattr(run, "logical_date", None) or run.execution_date).isoformat(), str(run.state)
+                for run in runs]
+
+
+def scheduler_alive() -> bool:
+    proc = airflow_cli("jobs", "check", "--job-type", "SchedulerJob", "--allow-multiple", "--limit", "10",
+                       check=False)
+    return proc.returncode == 0
+
+
+def start_scheduler(log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
+    return subprocess.Popen(
+        [AIRFLOW, "scheduler"], stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=env,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def backfill_airflow3(dag_id: str, start: datetime, end: datetime, timeout: float) -> list[tuple[str, str]]:
+    airflow_cli("dags", "reserialize")
+    paused = "True" in airflow_cli("dags", "details", dag_id, "-o", "plain").stdout.split("is_paused")[-1][:40]
+    scheduler = None
+    if not scheduler_alive():
+        log_path = Path(os.environ["AIRFLOW_HOME"]) / "backfill-scheduler.log"
+        print(f"starting a scheduler for the backfill (log: {log_path})")
+        scheduler = start_scheduler(log_path)
+    try:
+        airflow_cli("dags", "unpause", dag_id)  # a paused DAG's backfill never starts
+        airflow_cli(
+            "backfill", "create", "--dag-id", dag_id,
+            "--from-date", start.isoformat(), "--to-date", (end - timedelta(seconds=1)).isoformat(),
+            "--max-active-runs", "1", "--reprocess-behavior", "completed",
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = backfill_runs(dag_id, start, end)
+            if runs and all(state in TERMINAL for _, state in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise SystemExit(f"backfill of {dag_id} not finished after {timeout:.0f} s: {runs}")
+            if scheduler and scheduler.poll() is not None:
+                raise SystemExit(f"the backfill scheduler exited with {scheduler.returncode}")
+            time.sleep(3)
+    finally:
+        if paused:
+            airflow_cli("dags", "pause", dag_id, check=False)
+        if scheduler:
+            stop(scheduler)
+
+
+def backfill_airflow2(dag_id: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    proc = subprocess.run(
+        [AIRFLOW, "dags", "backfill", "--reset-dagruns", "-y",
+         "-s", start.isoformat(), "-e", (end - timedelta(seconds=1)).isoformat(), dag_id],
+    )
+    runs = backfill_runs(dag_id, start, end)
+    if proc.returncode != 0 and not runs:
+        raise SystemExit(f"airflow dags backfill exited with {proc.returncode}")
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dag", required=True)
+    parser.add_argument("--start", required=True, type=parse_date, help="first interval start (inclusive)")
+    parser.add_argument("--end", required=True, type=parse_date, help="end of the last interval (exclusive)")
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+    if args.end <= args.start:
+        raise SystemExit("--end must be after --start")
+    started = time.monotonic()
+    if AIRFLOW_3:
+        runs = backfill_airflow3(args.dag, args.start, args.end, args.timeout)
+    else:
+        runs = backfill_airflow2(args.dag, args.start, args.end)
+    print(f"\nBackfill of {args.dag} [{args.start:%Y-%m-%d %H:%M}, {args.end:%Y-%m-%d %H:%M}) UTC "
+          f"on Airflow {airflow.__version__}, {time.monotonic() - started:.1f} s:")
+    for logical_date, state in runs:
+        print(f"  {logical_date}  {state}")
+    ok = bool(runs) and all(state == "success" for _, state in runs)
+    print("all runs succeeded" if ok else "SOME RUNS DID NOT SUCCEED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Builders that keep DAG files declarative and give every DAG the platform defaults.
+
+The conventions (owner, tags, docs, retries with exponential backoff, no catchup,
+bounded concurrency) are *set* here and *enforced* by the cluster policy in
+:mod:`sluice.policy`, so a DAG written without these builders is still held to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.providers.common.compat.sdk import DAG, Asset, TaskGroup
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from sluice import config
+from sluice.sources import SourceConfig, load_source
+
+#: The platform's batch: every 6 hours, on UTC boundaries.
+BATCH_CRON = "0 */6 * * *"
+#: The first interval any platform DAG knows about (backfills start here at the earliest).
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_OWNER = "data-platform"
+MIN_RETRIES = 2
+MAX_ACTIVE_RUNS = 1
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "retries": MIN_RETRIES,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+
+def batch_timetable(cron: str = BATCH_CRON) -> CronDataIntervalTimetable:
+    """Each run covers [previous tick, tick): real data intervals, also on Airflow 3."""
+    return CronDataIntervalTimetable(cron, timezone="UTC")
+
+
+def platform_dag(
+    dag_id: str,
+    *,
+    doc_md: str,
+    tags: Iterable[str],
+    owner: str = DEFAULT_OWNER,
+    schedule: Any = None,
+    default_args: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> DAG:
+    """A DAG with the platform defaults; ``schedule`` defaults to the 6-hourly batch."""
+    return DAG(
+        dag_id=dag_id,
+        schedule=schedule or batch_timetable(),
+        start_date=kwargs.pop("start_date", START_DATE),
+        catchup=kwargs.pop("catchup", False),
+        max_active_runs=kwargs.pop("max_active_runs", MAX_ACTIVE_RUNS),
+        doc_md=doc_md,
+        tags=sorted({"sluice", *tags}),
+        default_args={**DEFAULT_ARGS, "owner": owner, **(default_args or {})},
+        **kwargs,
+    )
+
+
+def source_asset(source: SourceConfig) -> Asset:
+    """Updated when a batch of ``source`` is in the bronze lake and warehouse tables."""
+    return Asset(source.asset_uri)
+
+
+def ingestion_dag(source_name: str) -> DAG:
+    """The DAG of one source: land the batch, then per stream commit and load it."""
+    from sluice.ingest.operators import LocalAirbyteSyncOperator
+    from sluice.lake.operators import BronzeCommitOperator
+    from sluice.warehouse.operators import WarehouseLoadOperator
+
+    source = load_source(source_name)
+    streams = ", ".join(f"`{s.name}`" for s in source.streams)
+    doc_md = (
+        f"## Ingest `{source.name}`\n\n{source.description}\n\n"
+        f"Every 6 hours: run `{source.connector}` from the state the previous batch saved, land "
+        f"the records under `landing/{source.name}/<stream>/batch=<batch>/`, commit each stream "
+        f"({streams}) to `bronze/{source.name}/<stream>` (Delta) and load it into "
+        f"`bronze.{source.name}__<stream>` in the warehouse. Rerunning a batch replaces it.\n\n"
+        f"Bad records are kept under `quarantine/{source.name}/` with their reason."
+    )
+    with platform_dag(
+        f"ingest_{source.name}",
+        doc_md=doc_md,
+        tags=["ingest", f"source:{source.name}"],
+        owner=source.owner,
+        description=f"Land {source.name} into the bronze lake and warehouse every 6 hours",
+    ) as dag:
+        land = LocalAirbyteSyncOperator(task_id="land", source=source.name)
+        publish = EmptyOperator(task_id="publish", outlets=[source_asset(source)])
+        for stream in source.streams:
+            with TaskGroup(group_id=stream.name):
+                commit = BronzeCommitOperator(task_id="commit", source=source.name, stream=stream.name)
+                load = WarehouseLoadOperator(
+                    task_id="load", source=source.name, stream=stream.name, pool=config.WAREHOUSE_POOL
+                )
+            land >> commit >> load >> publish
+    return dag
+
+
+def transform_dag() -> DAG:
+    """dbt's bronze, silver, gold and mart layers for each batch, after every source landed it."""
+    from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
+
+    from sluice.sources import source_names
+    from sluice.transform.cosmos import LAYERS, layer_task_group
+
+    sources = [load_source(name) for name in source_names()]
+    doc_md = (
+        "## Transform\n\nFor each 6-hour batch, once every source's ingestion has published it "
+        "(its Asset), run the dbt project layer by layer: bronze staging views, silver "
+        "(typed, deduplicated), gold (dimensions and facts), marts. Each model is a task "
+        "followed by its tests; incremental models process only this run's batch window."
+    )
+    with platform_dag(
+        "transform",
+        doc_md=doc_md,
+        tags=["transform", "dbt"],
+        description="dbt silver, gold and mart models for each 6-hour batch",
+    ) as dag:
+        upstream: Any = [
+            ExternalTaskSensor(
+                task_id=f"wait_for_{source.name}",
+                external_dag_id=f"ingest_{source.name}",
+                external_task_id="publish",
+                inlets=[source_asset(source)],
+                mode="reschedule",
+                poke_interval=60,
+                timeout=6 * 3600,
+            )
+            for source in sources
+        ]
+        for layer in LAYERS:
+            group = layer_task_group(layer)
+            upstream >> group
+            upstream = group
+    return dag

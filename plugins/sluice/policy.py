@@ -1,0 +1,42 @@
+"""Cluster policy: the conventions every DAG in the folder must follow.
+
+Wired in through ``airflow_local_settings.py``; a DAG that breaks a rule fails to load
+and shows up as an import error naming the rule, instead of running half-configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIN_RETRIES = 2
+MAX_ACTIVE_RUNS_LIMIT = 4
+FORBIDDEN_OWNERS = {"", "airflow"}
+
+
+def dag_violations(dag: Any) -> list[str]:
+    """Every broken convention of ``dag``, as readable sentences (empty when fine)."""
+    problems = []
+    if not (dag.doc_md or "").strip():
+        problems.append("has no doc_md")
+    if not dag.tags:
+        problems.append("has no tags")
+    if dag.catchup:
+        problems.append("has catchup=True (backfill explicitly instead)")
+    if not dag.max_active_runs or dag.max_active_runs > MAX_ACTIVE_RUNS_LIMIT:
+        problems.append(f"max_active_runs={dag.max_active_runs} (must be 1..{MAX_ACTIVE_RUNS_LIMIT})")
+    for task in dag.tasks:
+        if (task.owner or "").strip().lower() in FORBIDDEN_OWNERS:
+            problems.append(f"task {task.task_id} has no owner")
+        if (task.retries or 0) < MIN_RETRIES:
+            problems.append(f"task {task.task_id} has retries={task.retries} (< {MIN_RETRIES})")
+        if not task.retry_exponential_backoff:
+            problems.append(f"task {task.task_id} retries without exponential backoff")
+    return problems
+
+
+def dag_policy(dag: Any) -> None:
+    from airflow.exceptions import AirflowClusterPolicyViolation
+
+    problems = dag_violations(dag)
+    if problems:
+        raise AirflowClusterPolicyViolation(f"DAG {dag.dag_id}: " + "; ".join(problems))

@@ -1,0 +1,56 @@
+"""What a batch produced: rows read, landed and quarantined, and rows per warehouse layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sluice import config
+from sluice.ingest.landing import LandingError, read_manifest
+from sluice.sources import load_source, source_names
+
+LAYERS = ("bronze", "silver", "gold", "marts")
+
+
+def batch_summary(batch: str, lake_root: Path | None = None, warehouse: Path | None = None) -> dict[str, Any]:
+    """Landing counts per source stream and row counts per warehouse table."""
+    from sluice.warehouse.duckdb_load import connect
+
+    lake_root = lake_root or config.lake_root()
+    landing = {}
+    for name in source_names():
+        for stream in load_source(name).streams:
+            try:
+                manifest = read_manifest(lake_root, name, stream.name, batch)
+            except (FileNotFoundError, LandingError):
+                continue
+            landing[f"{name}.{stream.name}"] = {k: manifest[k] for k in ("read", "landed", "quarantined")}
+    tables: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
+    con = connect(warehouse, read_only=True)
+    try:
+        listed = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN (?, ?, ?, ?)"
+            " ORDER BY 1, 2",
+            list(LAYERS),
+        ).fetchall()
+        for schema, table in listed:
+            (rows,) = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()
+            tables[schema][table] = rows
+    finally:
+        con.close()
+    return {"batch": batch, "landing": landing, "tables": tables}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [f"Landed (batch {summary['batch']}):"]
+    for stream, counts in summary["landing"].items():
+        lines.append(
+            f"  {stream:<24} read {counts['read']:>8,}  landed {counts['landed']:>8,}"
+            f"  quarantined {counts['quarantined']:>6,}"
+        )
+    lines.append("Warehouse rows per layer (all batches):")
+    for layer, tables in summary["tables"].items():
+        total = sum(tables.values())
+        detail = ", ".join(f"{table} {rows:,}" for table, rows in tables.items())
+        lines.append(f"  {layer:<7} {total:>9,}  ({detail})")
+    return "\n".join(lines)

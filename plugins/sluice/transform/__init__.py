@@ -1,0 +1,1 @@
+"""Transform: the dbt project rendered as Airflow task groups by Cosmos."""

@@ -1,0 +1,67 @@
+"""Cosmos task groups for the dbt project, one per layer, rendered from the manifest.
+
+Rendering reads ``target/manifest.json`` only: parsing the DAG folder never starts dbt.
+Each model becomes a task followed by its tests. Incremental models get the run's batch
+window as the dbt vars ``batch_start``/``batch_end``, so a backfill reprocesses exactly
+its intervals.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sluice import config
+from sluice.batch import BATCH_END_TEMPLATE, BATCH_ID_TEMPLATE
+
+LAYERS = ("bronze", "silver", "gold", "marts")
+PROFILE_NAME = "sluice"
+
+
+class ManifestMissingError(FileNotFoundError):
+    pass
+
+
+def dbt_target() -> str:
+    return os.environ.get("SLUICE_DBT_TARGET", "duckdb")
+
+
+def layer_task_group(layer: str, **kwargs: Any):
+    """A ``DbtTaskGroup`` running the models under ``models/<layer>``."""
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    manifest = config.dbt_manifest_path()
+    if not manifest.is_file():
+        raise ManifestMissingError(f"dbt manifest not found at {manifest}: run `make dbt-manifest` first")
+    project_dir = config.dbt_project_dir()
+    return DbtTaskGroup(
+        group_id=layer,
+        project_config=ProjectConfig(
+            dbt_project_path=project_dir,
+            manifest_path=manifest,
+            project_name="sluice",
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name=PROFILE_NAME,
+            target_name=dbt_target(),
+            profiles_yml_filepath=project_dir / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            select=[f"path:models/{layer}"],
+            test_behavior=TestBehavior.AFTER_EACH,
+        ),
+        operator_args={
+            "vars": {"batch_start": BATCH_ID_TEMPLATE, "batch_end": BATCH_END_TEMPLATE},
+            "env": {"SLUICE_WAREHOUSE_PATH": str(config.warehouse_path())},
+            "append_env": True,
+            "emit_datasets": False,
+            "pool": config.WAREHOUSE_POOL,
+        },
+        **kwargs,
+    )
