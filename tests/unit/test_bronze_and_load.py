@@ -1,0 +1,71 @@
+"""Bronze Delta commits and DuckDB loads: replace exactly one batch, atomically."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from deltalake import DeltaTable
+
+from sluice.ingest.landing import BatchLanding
+from sluice.ingest.schema import stream_schema
+from sluice.lake.bronze import bronze_table_path, commit_batch
+from sluice.sources import StreamConfig
+from sluice.warehouse.duckdb_load import load_batch
+
+STREAM = StreamConfig("users", record_key="id", cursor_field="updated_at", subject_key="email")
+SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "email": {"type": "string"}}}
+
+
+def land(lake_root, batch, ids, schema=SCHEMA):
+    landing = BatchLanding(lake_root, "demo", batch, {"users": (STREAM, stream_schema(schema))})
+    landing.add_all({"stream": "users", "data": {"id": i, "email": f"{i}@x.io", "vip": True}, "emitted_at": 1}
+                    for i in ids)
+    landing.publish(state=[])
+
+
+def bronze_rows(lake_root):
+    table = DeltaTable(str(bronze_table_path(lake_root, "demo", "users"))).to_pyarrow_table()
+    return sorted(zip(table.column("_sluice_batch").to_pylist(), table.column("id").to_pylist()))
+
+
+def test_commit_replaces_only_its_batch_and_declares_the_keys(lake_root):
+    land(lake_root, "20261120T000000Z", [1, 2])
+    land(lake_root, "20261120T060000Z", [3])
+    commit_batch("demo", STREAM, "20261120T000000Z", lake_root)
+    commit_batch("demo", STREAM, "20261120T060000Z", lake_root)
+    land(lake_root, "20261120T000000Z", [1, 2, 4])
+    result = commit_batch("demo", STREAM, "20261120T000000Z", lake_root)
+    assert result["rows"] == 3
+    assert bronze_rows(lake_root) == [
+        ("20261120T000000Z", 1), ("20261120T000000Z", 2), ("20261120T000000Z", 4), ("20261120T060000Z", 3)
+    ]
+    table = DeltaTable(str(bronze_table_path(lake_root, "demo", "users")))
+    assert table.metadata().partition_columns == ["_sluice_batch"]
+    configuration = table.metadata().configuration
+    assert configuration["sluice.recordKey"] == "id" and configuration["sluice.subjectKey"] == "email"
+
+
+def test_commit_of_a_batch_never_landed_fails_clearly(lake_root):
+    with pytest.raises(RuntimeError, match="has not been landed"):
+        commit_batch("demo", STREAM, "20261120T000000Z", lake_root)
+
+
+def test_commit_rejects_a_batch_id_that_is_not_one(lake_root):
+    with pytest.raises(ValueError, match="not a batch id"):
+        commit_batch("demo", STREAM, "x' OR '1'='1", lake_root)
+
+
+def test_load_is_idempotent_per_batch_and_adds_new_columns(lake_root, tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    land(lake_root, "20261120T000000Z", [1, 2])
+    commit_batch("demo", STREAM, "20261120T000000Z", lake_root)
+    for _ in range(2):
+        load_batch("demo", "users", "20261120T000000Z", lake_root, warehouse)
+    wider = {"type": "object", "properties": {**SCHEMA["properties"], "vip": {"type": "boolean"}}}
+    land(lake_root, "20261120T060000Z", [3], schema=wider)
+    commit_batch("demo", STREAM, "20261120T060000Z", lake_root)
+    result = load_batch("demo", "users", "20261120T060000Z", lake_root, warehouse)
+    assert result == {"table": "bronze.demo__users", "rows": 1}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rows = con.execute("SELECT _sluice_batch, id, vip FROM bronze.demo__users ORDER BY id").fetchall()
+    assert rows == [("20261120T000000Z", 1, None), ("20261120T000000Z", 2, None), ("20261120T060000Z", 3, True)]

@@ -1,0 +1,51 @@
+"""The cluster policy's rules, the batch id and source declarations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+
+from sluice.batch import batch_id, batch_start
+from sluice.policy import dag_violations
+from sluice.sources import SourceConfigError, load_source
+
+
+def test_a_bare_dag_breaks_every_convention():
+    with DAG("bare", schedule=None, start_date=datetime(2026, 1, 1), catchup=True, max_active_runs=16) as dag:
+        EmptyOperator(task_id="t")
+    problems = "; ".join(dag_violations(dag))
+    for rule in ("no doc_md", "no tags", "catchup=True", "max_active_runs=16", "no owner", "retries=0",
+                 "exponential backoff"):
+        assert rule in problems
+
+
+def test_a_conforming_dag_passes():
+    args = {"owner": "data-platform", "retries": 2, "retry_exponential_backoff": True,
+            "retry_delay": timedelta(seconds=5)}
+    with DAG("good", schedule=None, start_date=datetime(2026, 1, 1), catchup=False, max_active_runs=1,
+             doc_md="does things", tags=["x"], default_args=args) as dag:
+        EmptyOperator(task_id="t")
+    assert dag_violations(dag) == []
+
+
+def test_batch_ids_round_trip_and_sort_in_time_order():
+    start = datetime(2026, 11, 20, 6, tzinfo=timezone.utc)
+    assert batch_id(start) == "20261120T060000Z"
+    assert batch_start("20261120T060000Z") == start
+    assert batch_id(start) < batch_id(start + timedelta(hours=6))
+    with pytest.raises(ValueError):
+        batch_id(datetime(2026, 11, 20))
+
+
+def test_faker_declaration_names_keys(tmp_path):
+    faker = load_source("faker")
+    assert faker.connector == "source-faker"
+    assert faker.stream("users").subject_key == "email"
+    (tmp_path / "broken.yml").write_text("connector: x\nstreams:\n  s: {}\n")
+    with pytest.raises(SourceConfigError, match="stream 's' has no record_key"):
+        load_source("broken", tmp_path)
+    with pytest.raises(SourceConfigError, match="no source declaration"):
+        load_source("missing", tmp_path)
