@@ -65,7 +65,7 @@ def platform_dag(
 
 def source_asset(source: SourceConfig) -> Asset:
     """Updated when a batch of ``source`` is in the bronze lake and warehouse tables."""
-    return Asset(source.asset_uri)
+    return Asset(source.asset_name)
 
 
 def ingestion_dag(source_name: str) -> DAG:
