@@ -15,3 +15,7 @@ export SLUICE_DATA_DIR ?= $(CURDIR)/.data
 export SLUICE_WAREHOUSE_PATH ?= $(SLUICE_DATA_DIR)/warehouse/sluice.duckdb
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export NO_COLOR := 1
+# No usage telemetry leaves the machine (Cosmos, dbt).
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DO_NOT_TRACK := 1

@@ -88,7 +88,7 @@ def main() -> int:
     print()
     print(format_summary(batch_summary(batch)))
     print(f"\nLake:      {config.lake_root()}")
-    print(f"Warehouse: {config.warehouse_path()}  (duckdb {config.warehouse_path()})")
+    print(f"Warehouse: {config.warehouse_path()}  (DuckDB; schemas bronze, silver, gold, marts)")
     print(f"Logs:      {log_dir}")
     print("UI:        make up, then open http://localhost:8080")
     return 0

@@ -108,7 +108,7 @@ def transform_dag() -> DAG:
     from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 
     from sluice.sources import source_names
-    from sluice.transform.cosmos import LAYERS, layer_task_group
+    from sluice.transform.cosmos import dbt_task_group
 
     sources = [load_source(name) for name in source_names()]
     doc_md = (
@@ -123,7 +123,7 @@ def transform_dag() -> DAG:
         tags=["transform", "dbt"],
         description="dbt silver, gold and mart models for each 6-hour batch",
     ) as dag:
-        upstream: Any = [
+        waits = [
             ExternalTaskSensor(
                 task_id=f"wait_for_{source.name}",
                 external_dag_id=f"ingest_{source.name}",
@@ -135,8 +135,5 @@ def transform_dag() -> DAG:
             )
             for source in sources
         ]
-        for layer in LAYERS:
-            group = layer_task_group(layer)
-            upstream >> group
-            upstream = group
+        waits >> dbt_task_group()
     return dag

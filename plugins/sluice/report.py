@@ -26,19 +26,23 @@ def batch_summary(batch: str, lake_root: Path | None = None, warehouse: Path | N
                 continue
             landing[f"{name}.{stream.name}"] = {k: manifest[k] for k in ("read", "landed", "quarantined")}
     tables: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
+    views: dict[str, list[str]] = {layer: [] for layer in LAYERS}
     con = connect(warehouse, read_only=True)
     try:
         listed = con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN (?, ?, ?, ?)"
-            " ORDER BY 1, 2",
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables"
+            " WHERE table_schema IN (?, ?, ?, ?) ORDER BY 1, 2",
             list(LAYERS),
         ).fetchall()
-        for schema, table in listed:
+        for schema, table, table_type in listed:
+            if table_type == "VIEW":
+                views[schema].append(table)
+                continue
             (rows,) = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()
             tables[schema][table] = rows
     finally:
         con.close()
-    return {"batch": batch, "landing": landing, "tables": tables}
+    return {"batch": batch, "landing": landing, "tables": tables, "views": views}
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -48,9 +52,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"  {stream:<24} read {counts['read']:>8,}  landed {counts['landed']:>8,}"
             f"  quarantined {counts['quarantined']:>6,}"
         )
-    lines.append("Warehouse rows per layer (all batches):")
+    lines.append("Warehouse rows per layer (all batches; views not counted):")
     for layer, tables in summary["tables"].items():
         total = sum(tables.values())
         detail = ", ".join(f"{table} {rows:,}" for table, rows in tables.items())
+        if summary["views"][layer]:
+            detail += f"; views: {', '.join(summary['views'][layer])}"
         lines.append(f"  {layer:<7} {total:>9,}  ({detail})")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ customer_revenue as (
     select
         customer_id,
         count(*) as purchases,
-        sum(case when status = 'returned' then 1 else 0 end) as returned,
+        count(case when status = 'returned' then 1 end) as returned,
         sum(amount) as gross_revenue,
         sum(case when status = 'returned' then amount else 0 end) as returned_revenue,
         min(purchased_at) as first_purchase_at,

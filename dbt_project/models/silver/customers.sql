@@ -17,17 +17,18 @@ latest_version as (
 
     select * from users
     -- The source re-emits every user each sync: keep the newest copy per key.
-    qualify row_number() over (
-        partition by user_id
-        order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by user_id
+            order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
+        ) = 1
 
 ),
 
 cleaned as (
 
     select
-        ----------  ids
+        ---------- ids
         user_id as customer_id,
 
         ---------- text
@@ -68,11 +69,12 @@ cleaned as (
 select * from cleaned
 {% if is_incremental() %}
     -- Backfilling an old window must not replace a version from a newer batch.
-    where not exists (
-        select 1
-        from {{ this }} as existing
-        where
-            existing.customer_id = cleaned.customer_id
-            and existing._sluice_batch > cleaned._sluice_batch
-    )
+    where
+        not exists (
+            select 1
+            from {{ this }} as already_loaded
+            where
+                already_loaded.customer_id = cleaned.customer_id
+                and already_loaded._sluice_batch > cleaned._sluice_batch
+        )
 {% endif %}

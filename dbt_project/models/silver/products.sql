@@ -17,17 +17,18 @@ latest_version as (
 
     select * from products
     -- The source re-emits every product each sync: keep the newest copy per key.
-    qualify row_number() over (
-        partition by product_id
-        order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by product_id
+            order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
+        ) = 1
 
 ),
 
 cleaned as (
 
     select
-        ----------  ids
+        ---------- ids
         product_id,
 
         ---------- text
@@ -53,11 +54,12 @@ cleaned as (
 select * from cleaned
 {% if is_incremental() %}
     -- Backfilling an old window must not replace a version from a newer batch.
-    where not exists (
-        select 1
-        from {{ this }} as existing
-        where
-            existing.product_id = cleaned.product_id
-            and existing._sluice_batch > cleaned._sluice_batch
-    )
+    where
+        not exists (
+            select 1
+            from {{ this }} as already_loaded
+            where
+                already_loaded.product_id = cleaned.product_id
+                and already_loaded._sluice_batch > cleaned._sluice_batch
+        )
 {% endif %}

@@ -17,17 +17,18 @@ latest_version as (
 
     select * from purchases
     -- The source re-emits every purchase each sync: keep the newest copy per key.
-    qualify row_number() over (
-        partition by purchase_id
-        order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by purchase_id
+            order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
+        ) = 1
 
 ),
 
 renamed as (
 
     select
-        ----------  ids
+        ---------- ids
         purchase_id,
         user_id as customer_id,
         product_id,
@@ -50,11 +51,12 @@ renamed as (
 select * from renamed
 {% if is_incremental() %}
     -- Backfilling an old window must not replace a version from a newer batch.
-    where not exists (
-        select 1
-        from {{ this }} as existing
-        where
-            existing.purchase_id = renamed.purchase_id
-            and existing._sluice_batch > renamed._sluice_batch
-    )
+    where
+        not exists (
+            select 1
+            from {{ this }} as already_loaded
+            where
+                already_loaded.purchase_id = renamed.purchase_id
+                and already_loaded._sluice_batch > renamed._sluice_batch
+        )
 {% endif %}

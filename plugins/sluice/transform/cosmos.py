@@ -1,7 +1,9 @@
-"""Cosmos task groups for the dbt project, one per layer, rendered from the manifest.
+"""The dbt project as one Cosmos task group, rendered from the manifest.
 
 Rendering reads ``target/manifest.json`` only: parsing the DAG folder never starts dbt.
-Each model becomes a task followed by its tests. Incremental models get the run's batch
+Each model becomes a task group (the model, then its tests); a test spanning several
+models runs once all of them are built, across layers, which is why the whole project
+is one group rather than one group per layer. Incremental models get the run's batch
 window as the dbt vars ``batch_start``/``batch_end``, so a backfill reprocesses exactly
 its intervals.
 """
@@ -14,7 +16,6 @@ from typing import Any
 from sluice import config
 from sluice.batch import BATCH_END_TEMPLATE, BATCH_ID_TEMPLATE
 
-LAYERS = ("bronze", "silver", "gold", "marts")
 PROFILE_NAME = "sluice"
 
 
@@ -26,8 +27,8 @@ def dbt_target() -> str:
     return os.environ.get("SLUICE_DBT_TARGET", "duckdb")
 
 
-def layer_task_group(layer: str, **kwargs: Any):
-    """A ``DbtTaskGroup`` running the models under ``models/<layer>``."""
+def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
+    """A ``DbtTaskGroup`` running every model of the project, tests after each."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
@@ -42,7 +43,7 @@ def layer_task_group(layer: str, **kwargs: Any):
     # provider's filesystem (boto3 included): ~0.4 s per parse for a local file.
     project.manifest_path = manifest
     return DbtTaskGroup(
-        group_id=layer,
+        group_id=group_id,
         project_config=project,
         profile_config=ProfileConfig(
             profile_name=PROFILE_NAME,
@@ -54,8 +55,9 @@ def layer_task_group(layer: str, **kwargs: Any):
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            select=[f"path:models/{layer}"],
             test_behavior=TestBehavior.AFTER_EACH,
+            # a test on several models (relationships) runs once all of them are built
+            should_detach_multiple_parents_tests=True,
         ),
         operator_args={
             "vars": {"batch_start": BATCH_ID_TEMPLATE, "batch_end": BATCH_END_TEMPLATE},

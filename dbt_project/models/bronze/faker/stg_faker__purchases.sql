@@ -9,7 +9,7 @@ source as (
 renamed as (
 
     select
-        ----------  ids
+        ---------- ids
         cast(id as bigint) as purchase_id,
         cast(user_id as bigint) as user_id,
         cast(product_id as bigint) as product_id,

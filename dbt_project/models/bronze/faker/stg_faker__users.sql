@@ -9,7 +9,7 @@ source as (
 renamed as (
 
     select
-        ----------  ids
+        ---------- ids
         cast(id as bigint) as user_id,
 
         ---------- text
