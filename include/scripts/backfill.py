@@ -22,6 +22,8 @@ import airflow
 
 AIRFLOW_3 = int(airflow.__version__.split(".")[0]) >= 3
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
+# executors start `airflow tasks run` from PATH: it must be this environment's
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 TERMINAL = {"success", "failed"}
 
 
@@ -55,8 +57,7 @@ def backfill_runs(dag_id: str, start: datetime, end: datetime) -> list[tuple[str
             .order_by(date_column)
             .all()
         )
-        return [(getattr(run, "logical_date", None) or run.execution_date).isoformat(), str(run.state)
-                for run in runs]
+        return [((run.logical_date if AIRFLOW_3 else run.execution_date).isoformat(), str(run.state)) for run in runs]
 
 
 def scheduler_alive() -> bool:

@@ -1,7 +1,7 @@
 """The dbt project as one Cosmos task group, rendered from the manifest.
 
 Rendering reads ``target/manifest.json`` only: parsing the DAG folder never starts dbt.
-Each model becomes a task group (the model, then its tests); a test spanning several
+Each model becomes one task running `dbt build` on it (the model, then its tests); a test spanning several
 models runs once all of them are built, across layers, which is why the whole project
 is one group rather than one group per layer. Incremental models get the run's batch
 window as the dbt vars ``batch_start``/``batch_end``, so a backfill reprocesses exactly
@@ -55,15 +55,16 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior.BUILD,
             # a test on several models (relationships) runs once all of them are built
             should_detach_multiple_parents_tests=True,
+            # per-model datasets are not used, and Airflow 2.11 fails to record their aliases
+            emit_datasets=False,
         ),
         operator_args={
             "vars": {"batch_start": BATCH_ID_TEMPLATE, "batch_end": BATCH_END_TEMPLATE},
             "env": {"SLUICE_WAREHOUSE_PATH": str(config.warehouse_path())},
             "append_env": True,
-            "emit_datasets": False,
             "pool": config.WAREHOUSE_POOL,
         },
         **kwargs,

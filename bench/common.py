@@ -1,0 +1,74 @@
+"""Shared helpers of the benchmarks: paths, the make environment, statistics."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+MB = 1024 * 1024
+
+
+class BenchmarkError(RuntimeError):
+    """A benchmark could not measure what it set out to measure."""
+
+
+def _environment_module() -> ModuleType:
+    """tests/environment.py, the one description of the environment make exports."""
+    path = ROOT / "tests" / "environment.py"
+    spec = importlib.util.spec_from_file_location("sluice_test_environment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_env() -> dict[str, str]:
+    """This process's environment plus the variables of include/airflow/env.mk."""
+    return {**os.environ, **_environment_module().make_environment()}
+
+
+def isolated_env(airflow_home: Path, data_dir: Path) -> dict[str, str]:
+    """The make environment with its own Airflow home and data folder."""
+    return _environment_module().isolated_environment(airflow_home, data_dir)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def machine_info() -> dict[str, Any]:
+    """Where and with what the figures were measured."""
+    try:
+        airflow_version = version("apache-airflow")
+    except PackageNotFoundError:
+        airflow_version = None
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "memory_total_mb": round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MB
+        ),
+        "platform": platform.platform(),
+        "python_version": platform.python_version(),
+        "python_executable": sys.executable,
+        "airflow_version": airflow_version,
+        "git_commit": commit or None,
+    }

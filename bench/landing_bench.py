@@ -1,0 +1,164 @@
+"""Landing overhead: sync_batch against the raw connector read it wraps."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import BenchmarkError, median
+from sluice.ingest.protocol import (
+    configured_catalog,
+    connector_executable,
+    discover,
+    read,
+)
+from sluice.ingest.sync import sync_batch
+from sluice.sources import SourceConfig, load_source
+
+BATCH = "20261120T000000Z"
+
+
+def faker_source(count: int) -> SourceConfig:
+    """The declared faker source with ``count`` users (and about as many purchases)."""
+    source = load_source("faker")
+    return dataclasses.replace(
+        source, connector_config={**source.connector_config, "count": count}
+    )
+
+
+def write_read_inputs(source: SourceConfig, folder: Path) -> tuple[Path, Path]:
+    """Config and configured catalog files, built the way sync_batch builds them."""
+    executable = connector_executable(source.connector)
+    catalog = configured_catalog(
+        discover(executable, source.connector_config),
+        {stream.name: stream.cursor_field for stream in source.streams},
+    )
+    config_path, catalog_path = folder / "config.json", folder / "catalog.json"
+    config_path.write_text(json.dumps(source.connector_config))
+    catalog_path.write_text(json.dumps(catalog))
+    return config_path, catalog_path
+
+
+def time_raw_read(executable: Path, config: Path, catalog: Path) -> float:
+    """Wall seconds of ``<connector> read --config C --catalog K > /dev/null``."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(executable), "read", "--config", str(config), "--catalog", str(catalog)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace")[-2000:]
+        raise BenchmarkError(f"raw connector read failed ({proc.returncode}): {tail}")
+    return seconds
+
+
+def time_protocol_read(source: SourceConfig, catalog: Path) -> float:
+    """Wall seconds of the same read through the protocol layer, decoding every
+    message but landing nothing: the cost of the pipe and of JSON decoding."""
+    executable = connector_executable(source.connector)
+    configured = json.loads(catalog.read_text())
+    start = time.perf_counter()
+    for _ in read(executable, source.connector_config, configured):
+        pass
+    return time.perf_counter() - start
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_sync(source: SourceConfig, work: Path) -> dict[str, Any]:
+    """Wall seconds of sync_batch (discover + read + land) into a fresh lake.
+
+    Also the CPU seconds spent in this process (JSON decoding, Arrow, Parquet) and in
+    the connector processes it started (discover and read).
+    """
+    lake = Path(tempfile.mkdtemp(prefix="lake-", dir=work))
+    own, children = (
+        _cpu_seconds(resource.RUSAGE_SELF),
+        _cpu_seconds(resource.RUSAGE_CHILDREN),
+    )
+    start = time.perf_counter()
+    manifests = sync_batch(source, BATCH, lake_root=lake)
+    seconds = time.perf_counter() - start
+    result = {
+        "seconds": seconds,
+        "own_cpu_seconds": _cpu_seconds(resource.RUSAGE_SELF) - own,
+        "connector_cpu_seconds": _cpu_seconds(resource.RUSAGE_CHILDREN) - children,
+        "records": {name: manifest["read"] for name, manifest in manifests.items()},
+        "quarantined": sum(manifest["quarantined"] for manifest in manifests.values()),
+    }
+    shutil.rmtree(lake, ignore_errors=True)
+    return result
+
+
+def time_discover(source: SourceConfig) -> float:
+    """Wall seconds of the connector's ``discover``, which every sync runs once."""
+    start = time.perf_counter()
+    discover(connector_executable(source.connector), source.connector_config)
+    return time.perf_counter() - start
+
+
+def bench_landing(count: int = 100_000, repeats: int = 3) -> dict[str, Any]:
+    """Raw connector read (a) and sync_batch (b), alternated ``repeats`` times.
+
+    ``landing_overhead_ratio`` is median(b) / median(a): what landing as Parquet
+    (and the sync's own discover) adds to just running the connector. To tell the
+    parts apart, each round also times ``discover`` alone and the read through the
+    protocol layer without landing; ``landing_write_seconds`` is what is left
+    of (b) after those two, i.e. building Arrow tables and writing Parquet, while
+    the connector waits on a full pipe or competes for the CPU.
+    """
+    source = faker_source(count)
+    executable = connector_executable(source.connector)
+    raw, syncs, discovers, decoded = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-landing-") as tmp:
+        work = Path(tmp)
+        config, catalog = write_read_inputs(source, work)
+        for _ in range(repeats):
+            raw.append(time_raw_read(executable, config, catalog))
+            syncs.append(time_sync(source, work))
+            discovers.append(time_discover(source))
+            decoded.append(time_protocol_read(source, catalog))
+    records = syncs[0]["records"]
+    if any(run["records"] != records for run in syncs):
+        raise BenchmarkError(f"record counts differ between syncs: {syncs}")
+    total = sum(records.values())
+    raw_s = median(raw)
+    sync_s = median([run["seconds"] for run in syncs])
+    discover_s, decoded_s = median(discovers), median(decoded)
+    return {
+        "landing_overhead_ratio": sync_s / raw_s,
+        "landing_raw_read_seconds": raw_s,
+        "landing_sync_seconds": sync_s,
+        "landing_discover_seconds": discover_s,
+        "landing_protocol_read_seconds": decoded_s,
+        "landing_write_seconds": sync_s - discover_s - decoded_s,
+        "landing_ratio_without_discover": (sync_s - discover_s) / raw_s,
+        "landing_raw_read_runs_seconds": raw,
+        "landing_sync_runs_seconds": [run["seconds"] for run in syncs],
+        "landing_sync_own_cpu_seconds": median(
+            [run["own_cpu_seconds"] for run in syncs]
+        ),
+        "landing_sync_connector_cpu_seconds": median(
+            [run["connector_cpu_seconds"] for run in syncs]
+        ),
+        "landing_records": total,
+        "landing_records_per_stream": records,
+        "landing_quarantined": syncs[0]["quarantined"],
+        "landing_raw_records_per_second": total / raw_s,
+        "landing_sync_records_per_second": total / sync_s,
+        "landing_faker_count": count,
+        "landing_repeats": repeats,
+    }

@@ -1,0 +1,152 @@
+"""Sluice benchmarks: DAG parse time, landing overhead, memory of the idle stack.
+
+Usage: ``make bench`` or, with the make environment,
+``.venv/bin/python bench/run.py --output bench/results.json [--only parse ...]``.
+
+Writes every figure as JSON and prints the headline figures with their targets. The
+targets are reported, never enforced; the exit status is non-zero only when a
+benchmark could not measure (its error is printed and kept under ``errors``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+
+from common import machine_info
+
+BENCHMARKS = ("parse", "landing", "up")
+#: headline figure -> (unit, target, what it is)
+TARGETS: dict[str, tuple[str, float, str]] = {
+    "dag_parse_seconds": ("s", 0.5, "DagBag fill of dags/, cold"),
+    "landing_overhead_ratio": ("x", 1.10, "sync_batch / raw connector read"),
+    "up_idle_rss_mb": ("MB", 2048, "RSS of make up at idle, peak"),
+}
+
+
+def run_parse(args: argparse.Namespace) -> dict[str, Any]:
+    from parse_bench import bench_parse
+
+    return bench_parse(repeats=args.repeats)
+
+
+def run_landing(args: argparse.Namespace) -> dict[str, Any]:
+    from landing_bench import bench_landing
+
+    return bench_landing(count=args.faker_count, repeats=args.repeats)
+
+
+def run_up(args: argparse.Namespace) -> dict[str, Any]:
+    from up_bench import bench_up
+
+    return bench_up(idle_seconds=args.idle_seconds, sample_seconds=args.sample_seconds)
+
+
+RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "parse": run_parse,
+    "landing": run_landing,
+    "up": run_up,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        help="run only this benchmark (repeatable); default: all",
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--faker-count",
+        type=int,
+        default=100_000,
+        help="source-faker users; purchases are about as many, products 100",
+    )
+    parser.add_argument("--idle-seconds", type=float, default=30)
+    parser.add_argument("--sample-seconds", type=int, default=15)
+    return parser.parse_args(argv)
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the chosen benchmarks; a failing one is recorded and the rest still run."""
+    results: dict[str, Any] = machine_info()
+    results["errors"] = {}
+    results["bench_seconds"] = {}
+    results["load_average_1m_before"] = {}
+    for name in args.only or BENCHMARKS:
+        print(f"== {name} ...", flush=True)
+        load = results["load_average_1m_before"][name] = os.getloadavg()[0]
+        if load > 0.5 * (os.cpu_count() or 1):
+            print(f"   busy machine (load {load:.2f}): figures may be skewed")
+        start = time.monotonic()
+        try:
+            results.update(RUNNERS[name](args))
+        except Exception as exc:  # noqa: BLE001 - report and go on with the others
+            traceback.print_exc()
+            results["errors"][name] = f"{type(exc).__name__}: {exc}"
+        results["bench_seconds"][name] = round(time.monotonic() - start, 1)
+    results["targets"] = {key: target for key, (_, target, _) in TARGETS.items()}
+    return results
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def table(results: dict[str, Any]) -> str:
+    """The headline figures against their targets, then the supporting figures."""
+    lines = [f"{'figure':<34} {'value':>12}  {'target':>8}  status"]
+    for key, (unit, target, what) in TARGETS.items():
+        if key not in results:
+            continue
+        value = results[key]
+        status = "ok" if value <= target else "OVER"
+        lines.append(
+            f"{key:<34} {_fmt(value):>12}  <= {_fmt(target):<5} {status:<5} "
+            f"{unit}: {what}"
+        )
+    lines.append("")
+    skip = set(TARGETS) | {"targets", "errors", "up_idle_processes"}
+    for key, value in results.items():
+        if key in skip:
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(_fmt(v) for v in value)
+        lines.append(f"{key:<34} {_fmt(value)}")
+    for process in results.get("up_idle_processes", []):
+        lines.append(f"  {process['rss_mb']:>8,.1f} MB  {process['process']}")
+    for name, error in results["errors"].items():
+        lines.append(f"ERROR in {name}: {error}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = run_all(args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {args.output}")
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
