@@ -1,8 +1,9 @@
 """Backfill one DAG over [START, END) and wait until every run has finished.
 
 Airflow 3: ``airflow backfill create`` queues the runs and a scheduler runs them; when
-no scheduler is alive (no ``make up``), a temporary one is started that creates no
-scheduled runs of its own, and stopped afterwards. Airflow 2.11: ``airflow dags
+no scheduler is alive (no ``make up``), a temporary scheduler (creating no scheduled runs
+of its own) and API server (tasks report through its execution API) are started on a
+free port, and stopped afterwards. Airflow 2.11: ``airflow dags
 backfill`` runs the intervals in-process. Either way, the runs' states are reported and
 the exit status is non-zero unless all succeeded.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -66,12 +68,28 @@ def scheduler_alive() -> bool:
     return proc.returncode == 0
 
 
-def start_scheduler(log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
-    return subprocess.Popen(
-        [AIRFLOW, "scheduler"], stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=env,
-        start_new_session=True,
-    )
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_airflow(log_dir: Path) -> list[subprocess.Popen]:
+    """A scheduler that only runs backfills, and the API server its tasks report to."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+    }
+    return [
+        subprocess.Popen(
+            [AIRFLOW, *command], stdout=(log_dir / f"backfill-{command[0]}.log").open("w"),
+            stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        for command in (["api-server", "--port", str(port)], ["scheduler"])
+    ]
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -87,11 +105,11 @@ def stop(proc: subprocess.Popen) -> None:
 def backfill_airflow3(dag_id: str, start: datetime, end: datetime, timeout: float) -> list[tuple[str, str]]:
     airflow_cli("dags", "reserialize")
     paused = "True" in airflow_cli("dags", "details", dag_id, "-o", "plain").stdout.split("is_paused")[-1][:40]
-    scheduler = None
+    started: list[subprocess.Popen] = []
     if not scheduler_alive():
-        log_path = Path(os.environ["AIRFLOW_HOME"]) / "backfill-scheduler.log"
-        print(f"starting a scheduler for the backfill (log: {log_path})")
-        scheduler = start_scheduler(log_path)
+        log_dir = Path(os.environ["AIRFLOW_HOME"])
+        print(f"starting a scheduler and API server for the backfill (logs: {log_dir}/backfill-*.log)")
+        started = start_airflow(log_dir)
     try:
         airflow_cli("dags", "unpause", dag_id)  # a paused DAG's backfill never starts
         airflow_cli(
@@ -106,14 +124,15 @@ def backfill_airflow3(dag_id: str, start: datetime, end: datetime, timeout: floa
                 return runs
             if time.monotonic() > deadline:
                 raise SystemExit(f"backfill of {dag_id} not finished after {timeout:.0f} s: {runs}")
-            if scheduler and scheduler.poll() is not None:
-                raise SystemExit(f"the backfill scheduler exited with {scheduler.returncode}")
+            for proc in started:
+                if proc.poll() is not None:
+                    raise SystemExit(f"{' '.join(proc.args[1:2])} exited with {proc.returncode}")
             time.sleep(3)
     finally:
         if paused:
             airflow_cli("dags", "pause", dag_id, check=False)
-        if scheduler:
-            stop(scheduler)
+        for proc in started:
+            stop(proc)
 
 
 def backfill_airflow2(dag_id: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
@@ -128,6 +147,8 @@ def backfill_airflow2(dag_id: str, start: datetime, end: datetime) -> list[tuple
 
 
 def main() -> int:
+    # on SIGTERM, unwind through the finally blocks that stop what was started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dag", required=True)
     parser.add_argument("--start", required=True, type=parse_date, help="first interval start (inclusive)")

@@ -1,0 +1,93 @@
+"""The DAG folder loads on Airflow 3.3 and 2.11, follows the conventions, and parses cheaply."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from environment import ROOT, VENV2_BIN, VENV_BIN, isolated_environment
+
+DAG_FOLDER = ROOT / "dags"
+EXPECTED_DAGS = {"ingest_faker", "transform"}
+
+
+def fill_dagbag(python: Path, tmp_path: Path, dag_folder: Path = DAG_FOLDER) -> dict:
+    env = isolated_environment(tmp_path / "airflow", tmp_path / "data")
+    proc = subprocess.run(
+        [python, ROOT / "tests" / "dags" / "check_dagbag.py", dag_folder],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module", params=["airflow3", "airflow2"])
+def dagbag(request, tmp_path_factory) -> dict:
+    python = (VENV_BIN if request.param == "airflow3" else VENV2_BIN) / "python"
+    if not python.exists():
+        pytest.fail(f"{python} missing: run `make test`, which installs both Airflow versions")
+    return fill_dagbag(python, tmp_path_factory.mktemp(request.param))
+
+
+def test_loads_without_import_errors(dagbag):
+    assert dagbag["import_errors"] == {}
+    assert set(dagbag["dags"]) == EXPECTED_DAGS
+    assert dagbag["airflow"].startswith(("3.3", "2.11"))
+
+
+def test_parsing_never_runs_dbt_or_touches_the_network(dagbag):
+    assert not dagbag["dbt_imported"]
+    assert not [command for command in dagbag["spawned"] if "dbt" in command]
+    assert dagbag["network"] == []
+
+
+def test_every_dag_follows_the_conventions(dagbag):
+    for dag_id, dag in dagbag["dags"].items():
+        assert dag["violations"] == [], dag_id
+        assert "sluice" in dag["tags"] and len(dag["tags"]) >= 2
+        assert dag["owners"] == ["data-platform"]
+        assert dag["doc_md"] and not dag["catchup"] and dag["max_active_runs"] == 1
+        assert dag["retries"] >= 2 and dag["backoff"]
+        assert (dag["timetable"], dag["cron"], dag["timezone"]) == ("CronDataIntervalTimetable", "0 */6 * * *", "UTC")
+
+
+def test_ingestion_lands_then_commits_and_loads_each_stream_then_publishes_its_asset(dagbag):
+    tasks = dagbag["dags"]["ingest_faker"]["tasks"]
+    for stream in ("users", "products", "purchases"):
+        assert tasks[f"{stream}.commit"]["upstream"] == ["land"]
+        assert tasks[f"{stream}.load"]["upstream"] == [f"{stream}.commit"]
+        assert tasks[f"{stream}.load"]["pool"] == "sluice_warehouse"
+    assert tasks["publish"]["outlets"] == ["sluice.bronze.faker"]
+    assert len(tasks["publish"]["upstream"]) == 3
+
+
+def test_transform_waits_for_the_asset_then_runs_every_model_in_dependency_order(dagbag):
+    tasks = dagbag["dags"]["transform"]["tasks"]
+    assert tasks["wait_for_faker"]["inlets"] == ["sluice.bronze.faker"]
+    suffix = "_model_build"
+    models = {task_id[4 : -len(suffix)] for task_id in tasks if task_id.startswith("dbt.") and task_id.endswith(suffix)}
+    assert {"stg_faker__users", "customers", "dim_customers", "fct_purchases", "revenue_per_customer"} <= models
+    assert "wait_for_faker" in tasks[f"dbt.stg_faker__users{suffix}"]["upstream"]
+    assert f"dbt.customers{suffix}" in tasks[f"dbt.dim_customers{suffix}"]["upstream"]
+    assert f"dbt.fct_purchases{suffix}" in tasks[f"dbt.revenue_per_customer{suffix}"]["upstream"]
+    assert all(task["pool"] == "sluice_warehouse" for task_id, task in tasks.items() if task_id.startswith("dbt."))
+
+
+def test_cluster_policy_rejects_a_dag_that_breaks_the_conventions(tmp_path):
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "careless.py").write_text(
+        "from datetime import datetime\n"
+        "from airflow.providers.common.compat.sdk import DAG\n"
+        "from airflow.providers.standard.operators.empty import EmptyOperator\n"
+        "with DAG('careless', schedule=None, start_date=datetime(2026, 1, 1)) as dag:\n"
+        "    EmptyOperator(task_id='t')\n"
+    )
+    result = fill_dagbag(VENV_BIN / "python", tmp_path, folder)
+    assert "careless" not in result["dags"]
+    (error,) = result["import_errors"].values()
+    assert "DAG careless" in error and "has no doc_md" in error and "retries=0" in error
