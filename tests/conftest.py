@@ -37,3 +37,29 @@ def airflow_db() -> Path:
 @pytest.fixture
 def lake_root(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+_background: dict[str, object] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the slow Airflow 2.11 backfill early, so it overlaps the rest of the suite."""
+    if any(item.get_closest_marker("airflow2") for item in session.items):
+        from e2e import airflow2
+
+        _background["airflow2"] = airflow2.start(SESSION_DIR / "airflow2")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    backfill = _background.get("airflow2")
+    if backfill is not None:
+        backfill.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow2_backfill():
+    """The background Airflow 2.11 backfill (started at collection), once finished."""
+    backfill = _background.get("airflow2")
+    if backfill is None:
+        pytest.fail("the Airflow 2.11 backfill was not started: mark the test with @pytest.mark.airflow2")
+    return backfill

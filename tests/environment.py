@@ -33,6 +33,7 @@ def isolated_environment(airflow_home: Path, data_dir: Path) -> dict[str, str]:
         AIRFLOW_HOME=str(airflow_home),
         SLUICE_DATA_DIR=str(data_dir),
         SLUICE_WAREHOUSE_PATH=str(data_dir / "warehouse" / "sluice.duckdb"),
+        AIRFLOW__COSMOS__CACHE_DIR=str(airflow_home / "cosmos-cache"),
     )
     env.pop("SLUICE_LAKE_ROOT", None)
     return env
