@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import airflow
@@ -31,7 +31,7 @@ TERMINAL = {"success", "failed"}
 
 def parse_date(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def airflow_cli(*args: str, check: bool = True, retries: int = 5) -> subprocess.CompletedProcess:
@@ -63,8 +63,7 @@ def backfill_runs(dag_id: str, start: datetime, end: datetime) -> list[tuple[str
 
 
 def scheduler_alive() -> bool:
-    proc = airflow_cli("jobs", "check", "--job-type", "SchedulerJob", "--allow-multiple", "--limit", "10",
-                       check=False)
+    proc = airflow_cli("jobs", "check", "--job-type", "SchedulerJob", "--allow-multiple", "--limit", "10", check=False)
     return proc.returncode == 0
 
 
@@ -85,8 +84,11 @@ def start_airflow(log_dir: Path) -> list[subprocess.Popen]:
     }
     return [
         subprocess.Popen(
-            [AIRFLOW, *command], stdout=(log_dir / f"backfill-{command[0]}.log").open("w"),
-            stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [AIRFLOW, *command],
+            stdout=(log_dir / f"backfill-{command[0]}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         for command in (["api-server", "--port", str(port)], ["scheduler"])
     ]
@@ -113,9 +115,18 @@ def backfill_airflow3(dag_id: str, start: datetime, end: datetime, timeout: floa
     try:
         airflow_cli("dags", "unpause", dag_id)  # a paused DAG's backfill never starts
         airflow_cli(
-            "backfill", "create", "--dag-id", dag_id,
-            "--from-date", start.isoformat(), "--to-date", (end - timedelta(seconds=1)).isoformat(),
-            "--max-active-runs", "1", "--reprocess-behavior", "completed",
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            "--from-date",
+            start.isoformat(),
+            "--to-date",
+            (end - timedelta(seconds=1)).isoformat(),
+            "--max-active-runs",
+            "1",
+            "--reprocess-behavior",
+            "completed",
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -137,8 +148,18 @@ def backfill_airflow3(dag_id: str, start: datetime, end: datetime, timeout: floa
 
 def backfill_airflow2(dag_id: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
     proc = subprocess.run(
-        [AIRFLOW, "dags", "backfill", "--reset-dagruns", "-y",
-         "-s", start.isoformat(), "-e", (end - timedelta(seconds=1)).isoformat(), dag_id],
+        [
+            AIRFLOW,
+            "dags",
+            "backfill",
+            "--reset-dagruns",
+            "-y",
+            "-s",
+            start.isoformat(),
+            "-e",
+            (end - timedelta(seconds=1)).isoformat(),
+            dag_id,
+        ],
     )
     runs = backfill_runs(dag_id, start, end)
     if proc.returncode != 0 and not runs:
@@ -162,8 +183,10 @@ def main() -> int:
         runs = backfill_airflow3(args.dag, args.start, args.end, args.timeout)
     else:
         runs = backfill_airflow2(args.dag, args.start, args.end)
-    print(f"\nBackfill of {args.dag} [{args.start:%Y-%m-%d %H:%M}, {args.end:%Y-%m-%d %H:%M}) UTC "
-          f"on Airflow {airflow.__version__}, {time.monotonic() - started:.1f} s:")
+    print(
+        f"\nBackfill of {args.dag} [{args.start:%Y-%m-%d %H:%M}, {args.end:%Y-%m-%d %H:%M}) UTC "
+        f"on Airflow {airflow.__version__}, {time.monotonic() - started:.1f} s:"
+    )
     for logical_date, state in runs:
         print(f"  {logical_date}  {state}")
     ok = bool(runs) and all(state == "success" for _, state in runs)

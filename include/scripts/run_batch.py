@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sluice import config
@@ -31,10 +31,10 @@ def latest_complete_interval(now: datetime) -> datetime:
 
 def parse_start(text: str) -> datetime:
     start = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
     if start.hour % 6 or start.minute or start.second:
         raise SystemExit(f"--batch {text}: a batch starts at 00, 06, 12 or 18 h UTC")
-    return start.astimezone(timezone.utc)
+    return start.astimezone(UTC)
 
 
 def dag_run_state(dag_id: str, logical_date: datetime) -> str | None:
@@ -72,7 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", help="interval start in UTC, e.g. 2026-11-20T06:00 (default: latest complete)")
     args = parser.parse_args()
-    start = parse_start(args.batch) if args.batch else latest_complete_interval(datetime.now(timezone.utc))
+    start = parse_start(args.batch) if args.batch else latest_complete_interval(datetime.now(UTC))
     end = start + INTERVAL
     batch = batch_id(start)
     dag_ids = [f"ingest_{name}" for name in source_names()] + ["transform"]

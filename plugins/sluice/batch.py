@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 BATCH_FORMAT = "%Y%m%dT%H%M%SZ"
 #: The same format as a Jinja expression over the task context, for templated fields.
@@ -17,12 +17,12 @@ def batch_id(start: datetime) -> str:
     """
     if start.tzinfo is None:
         raise ValueError(f"batch start {start!r} has no timezone")
-    return start.astimezone(timezone.utc).strftime(BATCH_FORMAT)
+    return start.astimezone(UTC).strftime(BATCH_FORMAT)
 
 
 def batch_start(batch: str) -> datetime:
     """Inverse of :func:`batch_id`; rejects anything not in the batch format."""
     try:
-        return datetime.strptime(batch, BATCH_FORMAT).replace(tzinfo=timezone.utc)
+        return datetime.strptime(batch, BATCH_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         raise ValueError(f"{batch!r} is not a batch id like 20261120T060000Z") from None

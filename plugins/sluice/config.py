@@ -7,7 +7,7 @@ embedded defaults (folders under the project) and in production (set by the depl
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +53,6 @@ def dbt_manifest_path() -> Path:
 WAREHOUSE_POOL = os.environ.get("SLUICE_WAREHOUSE_POOL", "sluice_warehouse")
 
 
-@lru_cache(maxsize=None)
+@cache
 def sources_dir() -> Path:
     return include_dir() / "sources"

@@ -8,7 +8,7 @@ bounded concurrency) are *set* here and *enforced* by the cluster policy in
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Asset, TaskGroup
@@ -21,7 +21,7 @@ from sluice.sources import SourceConfig, load_source
 #: The platform's batch: every 6 hours, on UTC boundaries.
 BATCH_CRON = "0 */6 * * *"
 #: The first interval any platform DAG knows about (backfills start here at the earliest).
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_OWNER = "data-platform"
 MIN_RETRIES = 2
 MAX_ACTIVE_RUNS = 1

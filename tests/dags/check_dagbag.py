@@ -13,12 +13,10 @@ import subprocess
 import sys
 import time
 
-
 import airflow
 from airflow.models.dagbag import DagBag
 
 from sluice.policy import dag_violations
-
 
 spawned: list[str] = []
 network: list[str] = []
@@ -69,12 +67,16 @@ for dag_id, dag in dagbag.dags.items():
             for task in dag.tasks
         },
     }
-print(json.dumps({
-    "airflow": airflow.__version__,
-    "seconds": seconds,
-    "import_errors": {k: str(v) for k, v in dagbag.import_errors.items()},
-    "dbt_imported": any(name == "dbt" or name.startswith("dbt.") for name in sys.modules),
-    "spawned": spawned,
-    "network": network,
-    "dags": dags,
-}))
+print(
+    json.dumps(
+        {
+            "airflow": airflow.__version__,
+            "seconds": seconds,
+            "import_errors": {k: str(v) for k, v in dagbag.import_errors.items()},
+            "dbt_imported": any(name == "dbt" or name.startswith("dbt.") for name in sys.modules),
+            "spawned": spawned,
+            "network": network,
+            "dags": dags,
+        }
+    )
+)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,10 @@ def fill_dagbag(python: Path, tmp_path: Path, dag_folder: Path = DAG_FOLDER) -> 
     env = isolated_environment(tmp_path / "airflow", tmp_path / "data")
     proc = subprocess.run(
         [python, ROOT / "tests" / "dags" / "check_dagbag.py", dag_folder],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

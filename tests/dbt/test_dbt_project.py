@@ -113,16 +113,13 @@ USER_COLUMNS = (
     " 'English', 'PhD', 'British', 'Engineer', '1.70', 'A+', 60, ?"
 )
 PRODUCT_COLUMNS = "?, ?, ?, ?, ?, '2026-01-01 00:00:00+00', ?"
-PURCHASE_COLUMNS = (
-    "?, ?, ?, '2026-10-30 00:00:00+00', ?, '2026-10-31 00:00:00+00', ?, ?"
-)
+PURCHASE_COLUMNS = "?, ?, ?, '2026-10-30 00:00:00+00', ?, '2026-10-31 00:00:00+00', ?, ?"
 
 
 def insert(con, table: str, batch: str, columns_sql: str, params: list) -> None:
     """One bronze row: Airbyte metadata and batch id, then the record's columns."""
     con.execute(
-        f"insert into bronze.{table} values"
-        f" (uuid(), ?, 1, {{'sync_id': 1, 'changes': []}}, ?, {columns_sql})",
+        f"insert into bronze.{table} values (uuid(), ?, 1, {{'sync_id': 1, 'changes': []}}, ?, {columns_sql})",
         [EXTRACTED_AT[batch], batch, *params],
     )
 
@@ -270,9 +267,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildOutcome]:
         # Exit code 0 means every model, data test and unit test passed.
         if proc.returncode != 0:
             pytest.fail(
-                f"dbt build for {label} exited {proc.returncode}:\n"
-                + proc.stdout[-6000:]
-                + proc.stderr[-3000:]
+                f"dbt build for {label} exited {proc.returncode}:\n" + proc.stdout[-6000:] + proc.stderr[-3000:]
             )
         outcomes[label] = read_outcome(warehouse, workdir)
     return outcomes
@@ -284,9 +279,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuildOutcome]:
 
 
 @pytest.mark.parametrize("label", [label for label, _, _ in RUNS])
-def test_build_covers_every_model_and_test(
-    builds: dict[str, BuildOutcome], label: str
-) -> None:
+def test_build_covers_every_model_and_test(builds: dict[str, BuildOutcome], label: str) -> None:
     # The fixture already requires exit code 0; this checks the build did the work.
     statuses: dict[str, list[str]] = {}
     for result in builds[label].results:
@@ -308,9 +301,7 @@ def test_silver_customers_after_batch_1(builds: dict[str, BuildOutcome]) -> None
 
 
 @pytest.mark.parametrize("label", ["batch_2", "backfill_batch_1"])
-def test_silver_customers_keep_latest_batch(
-    builds: dict[str, BuildOutcome], label: str
-) -> None:
+def test_silver_customers_keep_latest_batch(builds: dict[str, BuildOutcome], label: str) -> None:
     # One row per user with batch 2's version, also after batch 1 is re-run.
     assert builds[label].customers == {
         1: ("Ada Lovelace", "user1@example.com", BATCH_2),
@@ -339,11 +330,7 @@ def test_parse_writes_manifest_with_all_layers(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
 
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
-    models = {
-        node["name"]: node["schema"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model"
-    }
+    models = {node["name"]: node["schema"] for node in manifest["nodes"].values() if node["resource_type"] == "model"}
     assert models == {
         "stg_faker__users": "bronze",
         "stg_faker__products": "bronze",

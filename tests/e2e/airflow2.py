@@ -41,15 +41,19 @@ def start(root: Path) -> Backfill:
     airflow, python = VENV2_BIN / "airflow", VENV2_BIN / "python"
     backfill = f"{python} {ROOT / 'include' / 'scripts' / 'backfill.py'}"
     script = f"""set -e
-mkdir -p {root / 'airflow'}
+mkdir -p {root / "airflow"}
 {airflow} db migrate > /dev/null
-{airflow} pools import {ROOT / 'include' / 'airflow' / 'pools.json'} > /dev/null
+{airflow} pools import {ROOT / "include" / "airflow" / "pools.json"} > /dev/null
 {backfill} --dag ingest_faker --start {DAY_START} --end {DAY_END}
 {backfill} --dag transform --start {DAY_START} --end {DAY_END}
 """
     log_path = root / "backfill.log"
     process = subprocess.Popen(
-        ["bash", "-c", script], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True, cwd=ROOT,
+        ["bash", "-c", script],
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=ROOT,
     )
     return Backfill(process, root / "data", log_path)

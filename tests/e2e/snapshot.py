@@ -52,8 +52,10 @@ def warehouse_snapshot(path: Path) -> dict[str, list[tuple]]:
             " WHERE table_type = 'BASE TABLE' AND table_schema IN (?, ?, ?, ?) ORDER BY 1, 2",
             list(LAYERS),
         ).fetchall()
-        return {f"{schema}.{table}": _rows(con.execute(f'FROM "{schema}"."{table}"').to_arrow_table())
-                for schema, table in listed}
+        return {
+            f"{schema}.{table}": _rows(con.execute(f'FROM "{schema}"."{table}"').to_arrow_table())
+            for schema, table in listed
+        }
     finally:
         con.close()
 

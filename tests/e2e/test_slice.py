@@ -26,7 +26,11 @@ BATCH_IDS = ["20261120T000000Z", "20261120T060000Z", "20261120T120000Z", "202611
 def run_batch(env: dict[str, str], start: str) -> str:
     proc = subprocess.run(
         [VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", start],
-        env=env, capture_output=True, text=True, cwd=ROOT, timeout=900,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc.stdout
@@ -54,15 +58,18 @@ def test_every_layer_has_the_batches_rows(one_by_one):
     assert sorted(p["_sluice_batch"] for p in users.partitions()) == BATCH_IDS
     assert users.to_pyarrow_table().num_rows == 4 * 1000
     con = duckdb.connect(str(data / "warehouse" / "sluice.duckdb"), read_only=True)
-    per_batch = con.execute(
-        "SELECT _sluice_batch, count(*) FROM bronze.faker__users GROUP BY 1 ORDER BY 1"
-    ).fetchall()
+    per_batch = con.execute("SELECT _sluice_batch, count(*) FROM bronze.faker__users GROUP BY 1 ORDER BY 1").fetchall()
     assert per_batch == [(batch, 1000) for batch in BATCH_IDS]
     counts = {
         table: con.execute(f"SELECT count(*), count(DISTINCT {key}) FROM {table}").fetchone()
-        for table, key in [("silver.customers", "customer_id"), ("silver.products", "product_id"),
-                           ("silver.purchases", "purchase_id"), ("gold.dim_customers", "customer_id"),
-                           ("gold.fct_purchases", "purchase_id"), ("marts.revenue_per_customer", "customer_id")]
+        for table, key in [
+            ("silver.customers", "customer_id"),
+            ("silver.products", "product_id"),
+            ("silver.purchases", "purchase_id"),
+            ("gold.dim_customers", "customer_id"),
+            ("gold.fct_purchases", "purchase_id"),
+            ("marts.revenue_per_customer", "customer_id"),
+        ]
     }
     assert counts["silver.customers"] == (1000, 1000)  # one row per user, not one per batch
     assert counts["silver.products"] == (100, 100)
@@ -73,8 +80,8 @@ def test_every_layer_has_the_batches_rows(one_by_one):
         "SELECT sum(gross_revenue), sum(net_revenue), sum(purchases) FROM marts.revenue_per_customer"
     ).fetchone()
     expected = con.execute(
-        "SELECT sum(amount), sum(amount) FILTER (WHERE status = 'purchased'), count(*) FILTER (WHERE status <> 'abandoned')"
-        " FROM gold.fct_purchases"
+        "SELECT sum(amount) FILTER (WHERE status <> 'abandoned'), sum(amount) FILTER (WHERE status = 'purchased'),"
+        " count(*) FILTER (WHERE status <> 'abandoned') FROM gold.fct_purchases"
     ).fetchone()
     assert revenue == expected and revenue[0] > 0
 
@@ -89,7 +96,11 @@ def test_airflow3_backfill_equals_running_the_batches_one_by_one(one_by_one, tmp
     for dag in ("ingest_faker", "transform"):
         proc = subprocess.run(
             ["make", "--no-print-directory", "backfill", f"DAG={dag}", "START=2026-11-20", "END=2026-11-21"],
-            env=env, capture_output=True, text=True, cwd=ROOT, timeout=1500,
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=1500,
         )
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
         assert "on Airflow 3.3" in proc.stdout and proc.stdout.count("  success") == 4

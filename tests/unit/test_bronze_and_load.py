@@ -18,14 +18,15 @@ SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "email": {
 
 def land(lake_root, batch, ids, schema=SCHEMA):
     landing = BatchLanding(lake_root, "demo", batch, {"users": (STREAM, stream_schema(schema))})
-    landing.add_all({"stream": "users", "data": {"id": i, "email": f"{i}@x.io", "vip": True}, "emitted_at": 1}
-                    for i in ids)
+    landing.add_all(
+        {"stream": "users", "data": {"id": i, "email": f"{i}@x.io", "vip": True}, "emitted_at": 1} for i in ids
+    )
     landing.publish(state=[])
 
 
 def bronze_rows(lake_root):
     table = DeltaTable(str(bronze_table_path(lake_root, "demo", "users"))).to_pyarrow_table()
-    return sorted(zip(table.column("_sluice_batch").to_pylist(), table.column("id").to_pylist()))
+    return sorted(zip(table.column("_sluice_batch").to_pylist(), table.column("id").to_pylist(), strict=True))
 
 
 def test_commit_replaces_only_its_batch_and_declares_the_keys(lake_root):
@@ -37,7 +38,10 @@ def test_commit_replaces_only_its_batch_and_declares_the_keys(lake_root):
     result = commit_batch("demo", STREAM, "20261120T000000Z", lake_root)
     assert result["rows"] == 3
     assert bronze_rows(lake_root) == [
-        ("20261120T000000Z", 1), ("20261120T000000Z", 2), ("20261120T000000Z", 4), ("20261120T060000Z", 3)
+        ("20261120T000000Z", 1),
+        ("20261120T000000Z", 2),
+        ("20261120T000000Z", 4),
+        ("20261120T060000Z", 3),
     ]
     table = DeltaTable(str(bronze_table_path(lake_root, "demo", "users")))
     assert table.metadata().partition_columns == ["_sluice_batch"]

@@ -27,7 +27,9 @@ print(sync_batch(source, sys.argv[3], lake_root=Path(sys.argv[1]))["users"]["lan
 def sync(lake_root: Path, count: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", SYNC, str(lake_root), str(count), BATCH],
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 

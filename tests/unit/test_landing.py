@@ -41,8 +41,17 @@ def record(data, stream="users", emitted_at=1_795_000_000_000):
 
 def test_lands_records_in_the_s3_destination_layout_with_airbyte_columns(lake_root):
     landing = users_landing(lake_root)
-    landing.add(record({"id": 1, "email": "a@x.io", "updated_at": "2026-11-20T06:01:00+00:00",
-                        "address": {"city": "Oslo"}, "tags": ["vip"]}))
+    landing.add(
+        record(
+            {
+                "id": 1,
+                "email": "a@x.io",
+                "updated_at": "2026-11-20T06:01:00+00:00",
+                "address": {"city": "Oslo"},
+                "tags": ["vip"],
+            }
+        )
+    )
     landing.add(record({"id": 2, "email": None, "updated_at": "2026-11-20T06:02:00"}))
     manifests = landing.publish(state=[])
 
@@ -51,7 +60,10 @@ def test_lands_records_in_the_s3_destination_layout_with_airbyte_columns(lake_ro
     assert files[0].parent == lake_root / "landing" / "demo" / "users" / f"batch={BATCH}"
     table = pq.read_table(files[0])
     assert table.column_names[:4] == [
-        "_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_generation_id", "_airbyte_meta"
+        "_airbyte_raw_id",
+        "_airbyte_extracted_at",
+        "_airbyte_generation_id",
+        "_airbyte_meta",
     ]
     rows = table.to_pylist()
     assert [r["id"] for r in rows] == [1, 2]
@@ -76,7 +88,12 @@ def test_bad_records_are_quarantined_with_their_reason_and_counts_reconcile(lake
     manifests = landing.publish(state=[])
 
     assert manifests["users"] | {"files": None} == {
-        "source": "demo", "stream": "users", "batch": BATCH, "read": 9, "landed": 5, "quarantined": 4,
+        "source": "demo",
+        "stream": "users",
+        "batch": BATCH,
+        "read": 9,
+        "landed": 5,
+        "quarantined": 4,
         "files": None,
     }
     landed = pq.read_table(landed_files(lake_root, "demo", "users", BATCH)).to_pylist()

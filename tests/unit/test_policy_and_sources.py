@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.providers.common.compat.sdk import DAG
@@ -17,22 +17,41 @@ def test_a_bare_dag_breaks_every_convention():
     with DAG("bare", schedule=None, start_date=datetime(2026, 1, 1), catchup=True, max_active_runs=16) as dag:
         EmptyOperator(task_id="t")
     problems = "; ".join(dag_violations(dag))
-    for rule in ("no doc_md", "no tags", "catchup=True", "max_active_runs=16", "no owner", "retries=0",
-                 "exponential backoff"):
+    for rule in (
+        "no doc_md",
+        "no tags",
+        "catchup=True",
+        "max_active_runs=16",
+        "no owner",
+        "retries=0",
+        "exponential backoff",
+    ):
         assert rule in problems
 
 
 def test_a_conforming_dag_passes():
-    args = {"owner": "data-platform", "retries": 2, "retry_exponential_backoff": True,
-            "retry_delay": timedelta(seconds=5)}
-    with DAG("good", schedule=None, start_date=datetime(2026, 1, 1), catchup=False, max_active_runs=1,
-             doc_md="does things", tags=["x"], default_args=args) as dag:
+    args = {
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_exponential_backoff": True,
+        "retry_delay": timedelta(seconds=5),
+    }
+    with DAG(
+        "good",
+        schedule=None,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        doc_md="does things",
+        tags=["x"],
+        default_args=args,
+    ) as dag:
         EmptyOperator(task_id="t")
     assert dag_violations(dag) == []
 
 
 def test_batch_ids_round_trip_and_sort_in_time_order():
-    start = datetime(2026, 11, 20, 6, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 20, 6, tzinfo=UTC)
     assert batch_id(start) == "20261120T060000Z"
     assert batch_start("20261120T060000Z") == start
     assert batch_id(start) < batch_id(start + timedelta(hours=6))

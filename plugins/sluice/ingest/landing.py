@@ -320,7 +320,9 @@ class BatchLanding:
         if self.undeclared.rows:
             self.undeclared.write(self.tmp / "quarantine" / "_undeclared")
         for name in self.writers:
-            self._swap(self.tmp / "landing" / name, batch_dir(self.lake_root / "landing", self.source, name, self.batch))
+            self._swap(
+                self.tmp / "landing" / name, batch_dir(self.lake_root / "landing", self.source, name, self.batch)
+            )
             self._swap(
                 self.tmp / "quarantine" / name, batch_dir(self.lake_root / "quarantine", self.source, name, self.batch)
             )

@@ -41,7 +41,12 @@ class LocalAirbyteSyncOperator(BaseOperator):
         for stream, manifest in manifests.items():
             self.log.info(
                 "%s.%s batch %s: read %d, landed %d, quarantined %d",
-                source.name, stream, self.batch, manifest["read"], manifest["landed"], manifest["quarantined"],
+                source.name,
+                stream,
+                self.batch,
+                manifest["read"],
+                manifest["landed"],
+                manifest["quarantined"],
             )
         return {
             stream: {key: manifest[key] for key in ("read", "landed", "quarantined")}

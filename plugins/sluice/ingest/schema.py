@@ -78,9 +78,7 @@ class StreamSchema:
     @property
     def build_schema(self) -> pa.Schema:
         """The data schema with parsed columns still as strings."""
-        return pa.schema(
-            [pa.field(f.name, pa.string()) if f.name in self.parsed else f for f in self.data]
-        )
+        return pa.schema([pa.field(f.name, pa.string()) if f.name in self.parsed else f for f in self.data])
 
     @property
     def landed(self) -> pa.Schema:

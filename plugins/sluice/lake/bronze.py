@@ -36,9 +36,7 @@ def declared_keys(stream: StreamConfig) -> dict[str, str]:
     return properties
 
 
-def commit_batch(
-    source: str, stream: StreamConfig, batch: str, lake_root: Path | None = None
-) -> dict[str, Any]:
+def commit_batch(source: str, stream: StreamConfig, batch: str, lake_root: Path | None = None) -> dict[str, Any]:
     """Replace the batch's partition with its landed files; returns rows and table version."""
     import pyarrow as pa
     import pyarrow.dataset as ds

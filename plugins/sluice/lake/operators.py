@@ -33,6 +33,12 @@ class BronzeCommitOperator(BaseOperator):
 
         stream = load_source(self.source).stream(self.stream)
         result = commit_batch(self.source, stream, self.batch)
-        self.log.info("bronze/%s/%s batch %s: %d rows, table version %d",
-                      self.source, self.stream, self.batch, result["rows"], result["version"])
+        self.log.info(
+            "bronze/%s/%s batch %s: %d rows, table version %d",
+            self.source,
+            self.stream,
+            self.batch,
+            result["rows"],
+            result["version"],
+        )
         return result
