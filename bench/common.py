@@ -47,6 +47,13 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def cpu_busy_percent(seconds: float = 2) -> float:
+    """Share of all CPUs in use over the next ``seconds`` (others' work skews timings)."""
+    import psutil
+
+    return psutil.cpu_percent(interval=seconds)
+
+
 def machine_info() -> dict[str, Any]:
     """Where and with what the figures were measured."""
     try:
@@ -63,9 +70,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
-        "memory_total_mb": round(
-            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MB
-        ),
+        "memory_total_mb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MB),
         "platform": platform.platform(),
         "python_version": platform.python_version(),
         "python_executable": sys.executable,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common import BenchmarkError, median
+
 from sluice.ingest.protocol import (
     configured_catalog,
     connector_executable,
@@ -28,9 +29,7 @@ BATCH = "20261120T000000Z"
 def faker_source(count: int) -> SourceConfig:
     """The declared faker source with ``count`` users (and about as many purchases)."""
     source = load_source("faker")
-    return dataclasses.replace(
-        source, connector_config={**source.connector_config, "count": count}
-    )
+    return dataclasses.replace(source, connector_config={**source.connector_config, "count": count})
 
 
 def write_read_inputs(source: SourceConfig, folder: Path) -> tuple[Path, Path]:
@@ -148,12 +147,8 @@ def bench_landing(count: int = 100_000, repeats: int = 3) -> dict[str, Any]:
         "landing_ratio_without_discover": (sync_s - discover_s) / raw_s,
         "landing_raw_read_runs_seconds": raw,
         "landing_sync_runs_seconds": [run["seconds"] for run in syncs],
-        "landing_sync_own_cpu_seconds": median(
-            [run["own_cpu_seconds"] for run in syncs]
-        ),
-        "landing_sync_connector_cpu_seconds": median(
-            [run["connector_cpu_seconds"] for run in syncs]
-        ),
+        "landing_sync_own_cpu_seconds": median([run["own_cpu_seconds"] for run in syncs]),
+        "landing_sync_connector_cpu_seconds": median([run["connector_cpu_seconds"] for run in syncs]),
         "landing_records": total,
         "landing_records_per_stream": records,
         "landing_quarantined": syncs[0]["quarantined"],

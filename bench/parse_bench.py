@@ -28,23 +28,16 @@ def parse_once(path: Path, env: dict[str, str]) -> dict[str, Any]:
         )
         if proc.returncode != 0 or not output.is_file():
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-            raise BenchmarkError(
-                f"parsing {path} failed (exit {proc.returncode}):\n{tail}"
-            )
+            raise BenchmarkError(f"parsing {path} failed (exit {proc.returncode}):\n{tail}")
         return json.loads(output.read_text())
 
 
 def _median_per_dag(runs: list[dict[str, Any]]) -> dict[str, float]:
     dag_ids = sorted({dag_id for run in runs for dag_id in run["per_dag_seconds"]})
-    return {
-        dag_id: median([run["per_dag_seconds"][dag_id] for run in runs])
-        for dag_id in dag_ids
-    }
+    return {dag_id: median([run["per_dag_seconds"][dag_id] for run in runs]) for dag_id in dag_ids}
 
 
-def isolated_per_dag(
-    files: list[str], repeats: int, env: dict[str, str]
-) -> dict[str, float]:
+def isolated_per_dag(files: list[str], repeats: int, env: dict[str, str]) -> dict[str, float]:
     """Cold parse time of each DAG file alone in a fresh process, per DAG id.
 
     Unlike the per-file figures of a whole-folder fill, these do not depend on which
@@ -75,9 +68,7 @@ def bench_parse(repeats: int = 3) -> dict[str, Any]:
         "dag_parse_warm_runs_seconds": [run["warm_seconds"] for run in runs],
         "dag_parse_per_dag_seconds": _median_per_dag(runs),
         "dag_parse_per_dag_isolated_seconds": isolated_per_dag(files, repeats, env),
-        "dag_parse_airflow_import_seconds": median(
-            [run["airflow_import_seconds"] for run in runs]
-        ),
+        "dag_parse_airflow_import_seconds": median([run["airflow_import_seconds"] for run in runs]),
         "dag_parse_dag_count": runs[0]["dag_count"],
         "dag_parse_task_count": runs[0]["task_count"],
         "dag_parse_repeats": repeats,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import traceback
@@ -22,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from common import machine_info
+from common import cpu_busy_percent, machine_info
 
 BENCHMARKS = ("parse", "landing", "up")
 #: headline figure -> (unit, target, what it is)
@@ -84,16 +83,16 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = machine_info()
     results["errors"] = {}
     results["bench_seconds"] = {}
-    results["load_average_1m_before"] = {}
+    results["cpu_busy_percent_before"] = {}
     for name in args.only or BENCHMARKS:
         print(f"== {name} ...", flush=True)
-        load = results["load_average_1m_before"][name] = os.getloadavg()[0]
-        if load > 0.5 * (os.cpu_count() or 1):
-            print(f"   busy machine (load {load:.2f}): figures may be skewed")
+        busy = results["cpu_busy_percent_before"][name] = cpu_busy_percent()
+        if busy > 25:
+            print(f"   busy machine ({busy:.0f}% CPU in use): figures may be skewed")
         start = time.monotonic()
         try:
             results.update(RUNNERS[name](args))
-        except Exception as exc:  # noqa: BLE001 - report and go on with the others
+        except Exception as exc:
             traceback.print_exc()
             results["errors"][name] = f"{type(exc).__name__}: {exc}"
         results["bench_seconds"][name] = round(time.monotonic() - start, 1)
@@ -117,10 +116,7 @@ def table(results: dict[str, Any]) -> str:
             continue
         value = results[key]
         status = "ok" if value <= target else "OVER"
-        lines.append(
-            f"{key:<34} {_fmt(value):>12}  <= {_fmt(target):<5} {status:<5} "
-            f"{unit}: {what}"
-        )
+        lines.append(f"{key:<34} {_fmt(value):>12}  <= {_fmt(target):<5} {status:<5} {unit}: {what}")
     lines.append("")
     skip = set(TARGETS) | {"targets", "errors", "up_idle_processes"}
     for key, value in results.items():

@@ -88,9 +88,7 @@ def _label(process: psutil.Process) -> str:
     cmdline = process.cmdline() or [process.name()]
     if len(cmdline) > 1 and cmdline[1] == "-c":  # the group leader's inline script
         return f"{Path(cmdline[0]).name} -c ..."
-    words = [
-        Path(w).name if w.startswith("/") else w for w in " ".join(cmdline).split()
-    ]
+    words = [Path(w).name if w.startswith("/") else w for w in " ".join(cmdline).split()]
     return " ".join(words)[:60]
 
 
@@ -106,9 +104,7 @@ def sample(root_pid: int) -> dict[str, Any]:
             continue
         rss += info.rss
         pss += getattr(info, "pss", 0)
-        processes.append(
-            {"pid": process.pid, "process": label, "rss_mb": round(info.rss / MB, 1)}
-        )
+        processes.append({"pid": process.pid, "process": label, "rss_mb": round(info.rss / MB, 1)})
     return {"rss": rss, "pss": pss, "processes": processes}
 
 
@@ -132,9 +128,7 @@ def stop(up: subprocess.Popen, timeout: float) -> tuple[bool, float, list[int]]:
     return False, time.monotonic() - start, [p.pid for p in leftovers]
 
 
-def bench_up(
-    idle_seconds: float = 30, sample_seconds: int = 15, stop_timeout: float = 40
-) -> dict[str, Any]:
+def bench_up(idle_seconds: float = 30, sample_seconds: int = 15, stop_timeout: float = 40) -> dict[str, Any]:
     """Peak summed RSS of up.sh's process tree over ``sample_seconds`` at idle.
 
     The stack runs on a fresh, migrated Airflow home. Sampling starts
@@ -161,9 +155,7 @@ def bench_up(
         try:
             ready = wait_healthy(port, up, timeout=180)
         except BenchmarkError as exc:
-            raise BenchmarkError(
-                f"{exc}; logs: {log}, {home}/airflow/up-logs"
-            ) from None
+            raise BenchmarkError(f"{exc}; logs: {log}, {home}/airflow/up-logs") from None
         time.sleep(idle_seconds)
         samples = []
         for _ in range(sample_seconds):

@@ -53,7 +53,7 @@ def warehouse_snapshot(path: Path) -> dict[str, list[tuple]]:
             list(LAYERS),
         ).fetchall()
         return {
-            f"{schema}.{table}": _rows(con.execute(f'FROM "{schema}"."{table}"').to_arrow_table())
+            f"{schema}.{table}": _rows(con.sql(f'FROM "{schema}"."{table}"').to_arrow_table())
             for schema, table in listed
         }
     finally:
