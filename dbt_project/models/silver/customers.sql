@@ -16,12 +16,7 @@ users as (
 latest_version as (
 
     select * from users
-    -- The source re-emits every user each sync: keep the newest copy per key.
-    qualify
-        row_number() over (
-            partition by user_id
-            order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
-        ) = 1
+    {{ sluice_latest_per_key('user_id') }}
 
 ),
 
@@ -67,14 +62,4 @@ cleaned as (
 )
 
 select * from cleaned
-{% if is_incremental() %}
-    -- Backfilling an old window must not replace a version from a newer batch.
-    where
-        not exists (
-            select 1
-            from {{ this }} as already_loaded
-            where
-                already_loaded.customer_id = cleaned.customer_id
-                and already_loaded._sluice_batch > cleaned._sluice_batch
-        )
-{% endif %}
+{{ sluice_skip_older_than_stored('cleaned', 'customer_id') }}

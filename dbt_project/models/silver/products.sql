@@ -16,12 +16,7 @@ products as (
 latest_version as (
 
     select * from products
-    -- The source re-emits every product each sync: keep the newest copy per key.
-    qualify
-        row_number() over (
-            partition by product_id
-            order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
-        ) = 1
+    {{ sluice_latest_per_key('product_id') }}
 
 ),
 
@@ -52,14 +47,4 @@ cleaned as (
 )
 
 select * from cleaned
-{% if is_incremental() %}
-    -- Backfilling an old window must not replace a version from a newer batch.
-    where
-        not exists (
-            select 1
-            from {{ this }} as already_loaded
-            where
-                already_loaded.product_id = cleaned.product_id
-                and already_loaded._sluice_batch > cleaned._sluice_batch
-        )
-{% endif %}
+{{ sluice_skip_older_than_stored('cleaned', 'product_id') }}

@@ -16,12 +16,7 @@ purchases as (
 latest_version as (
 
     select * from purchases
-    -- The source re-emits every purchase each sync: keep the newest copy per key.
-    qualify
-        row_number() over (
-            partition by purchase_id
-            order by _sluice_batch desc, updated_at desc, _airbyte_extracted_at desc
-        ) = 1
+    {{ sluice_latest_per_key('purchase_id') }}
 
 ),
 
@@ -49,14 +44,4 @@ renamed as (
 )
 
 select * from renamed
-{% if is_incremental() %}
-    -- Backfilling an old window must not replace a version from a newer batch.
-    where
-        not exists (
-            select 1
-            from {{ this }} as already_loaded
-            where
-                already_loaded.purchase_id = renamed.purchase_id
-                and already_loaded._sluice_batch > renamed._sluice_batch
-        )
-{% endif %}
+{{ sluice_skip_older_than_stored('renamed', 'purchase_id') }}
