@@ -7,7 +7,6 @@ embedded defaults (folders under the project) and in production (set by the depl
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +52,6 @@ def dbt_manifest_path() -> Path:
 WAREHOUSE_POOL = os.environ.get("SLUICE_WAREHOUSE_POOL", "sluice_warehouse")
 
 
-@cache
 def sources_dir() -> Path:
+    """Source declarations, one ``<name>.yml`` per source."""
     return include_dir() / "sources"
