@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,61 @@ class _QuarantineBuffer:
             pq.write_table(table, folder / "part-00000.parquet", compression="zstd")
 
 
+@dataclass
+class _Buffer:
+    """Records of one stream waiting to become Arrow, with their metadata, by position."""
+
+    data: list[dict[str, Any]] = field(default_factory=list)
+    extra: list[str | None] = field(default_factory=list)
+    emitted: list[int] = field(default_factory=list)
+    metas: list[dict[str, Any]] = field(default_factory=list)
+    raw_ids: list[str] = field(default_factory=list)
+
+
+class _BackgroundWriter:
+    """One thread that converts and writes buffers while the connector's output is read.
+
+    Without it, every conversion stalls the reader, the pipe fills and the connector
+    waits. The queue is short, so memory stays bounded by a few buffers.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sluice-landing-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:
+                    job()
+            except BaseException as exc:  # re-raised in the reading thread
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.raise_error()
+        self._queue.put(job)
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def drain(self) -> None:
+        """Wait until every submitted job ran; raise the first error of any."""
+        self._queue.join()
+        self.raise_error()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
 class _StreamWriter:
     """Buffers one stream's records and writes them as Parquet parts."""
 
@@ -119,6 +176,7 @@ class _StreamWriter:
         sync_id: int,
         buffer_rows: int,
         rows_per_file: int,
+        submit: Callable[[Callable[[], None]], None],
     ) -> None:
         self.folder = folder
         self.name_prefix = name_prefix
@@ -131,16 +189,13 @@ class _StreamWriter:
         self.meta = {"sync_id": sync_id, "changes": []}
         self.buffer_rows = buffer_rows
         self.rows_per_file = rows_per_file
+        self.submit = submit
         self.counts = StreamCounts()
         self.quarantine = _QuarantineBuffer()
         self.files: list[str] = []
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
-        self._data: list[dict[str, Any]] = []
-        self._extra: list[str | None] = []
-        self._emitted: list[int] = []
-        self._metas: list[dict[str, Any]] = []
-        self._raw_ids: list[str] = []
+        self._buffer = _Buffer()
 
     def add(self, record: Mapping[str, Any]) -> None:
         data = record.get("data")
@@ -150,24 +205,31 @@ class _StreamWriter:
         if not isinstance(data, dict):
             self.quarantine.add(raw_id, emitted_at, "record data is not a JSON object", data)
             return
+        buffer = self._buffer
         if not self.known.issuperset(data):
             extra = {k: v for k, v in data.items() if k not in self.known}
-            self._extra.append(json.dumps(extra, default=str))
+            buffer.extra.append(json.dumps(extra, default=str))
         else:
-            self._extra.append(None)
+            buffer.extra.append(None)
         if self.schema.json_columns:
             data = dict(data)
             for column in self.schema.json_columns:
                 value = data.get(column)
                 if value is not None and not isinstance(value, str):
                     data[column] = json.dumps(value)
-        self._data.append(data)
-        self._emitted.append(int(emitted_at))
+        buffer.data.append(data)
+        buffer.emitted.append(int(emitted_at))
         meta = record.get("meta")
-        self._metas.append({**self.meta, "changes": meta.get("changes", [])} if meta else self.meta)
-        self._raw_ids.append(raw_id)
-        if len(self._data) >= self.buffer_rows:
+        buffer.metas.append({**self.meta, "changes": meta.get("changes", [])} if meta else self.meta)
+        buffer.raw_ids.append(raw_id)
+        if len(buffer.data) >= self.buffer_rows:
             self.flush()
+
+    def flush(self) -> None:
+        """Hand the buffered records to the writer and start a new buffer."""
+        if self._buffer.data:
+            buffer, self._buffer = self._buffer, _Buffer()
+            self.submit(lambda: self._write_buffer(buffer))
 
     def _build(self, rows: list[dict[str, Any]]) -> pa.Table:
         table = pa.Table.from_pylist(rows, schema=self.build_schema)
@@ -176,28 +238,26 @@ class _StreamWriter:
             table = table.set_column(index, name, _parse_temporal(table.column(name), arrow_type))
         return table
 
-    def _build_isolating_bad_rows(self) -> tuple[pa.Table, list[int]]:
+    def _build_isolating_bad_rows(self, buffer: _Buffer) -> tuple[pa.Table, list[int]]:
         """Build the buffer; on a conversion error, find and quarantine the bad rows."""
         try:
-            return self._build(self._data), list(range(len(self._data)))
+            return self._build(buffer.data), list(range(len(buffer.data)))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             pass
         good_tables, good_rows = [], []
-        for i, row in enumerate(self._data):
+        for i, row in enumerate(buffer.data):
             try:
                 good_tables.append(self._build([row]))
                 good_rows.append(i)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
                 reason = f"does not fit the stream schema: {exc}"
-                self.quarantine.add(self._raw_ids[i], self._emitted[i], reason, row)
+                self.quarantine.add(buffer.raw_ids[i], buffer.emitted[i], reason, row)
         if not good_tables:
             return self.build_schema.empty_table(), []
         return pa.concat_tables(good_tables), good_rows
 
-    def flush(self) -> None:
-        if not self._data:
-            return
-        table, rows = self._build_isolating_bad_rows()
+    def _write_buffer(self, buffer: _Buffer) -> None:
+        table, rows = self._build_isolating_bad_rows(buffer)
         key = self.stream.record_key
         if key not in table.column_names:
             missing = rows
@@ -207,20 +267,20 @@ class _StreamWriter:
             if missing:
                 table = table.filter(pc.invert(pc.is_null(table.column(key))))
         for i in missing:
-            self.quarantine.add(self._raw_ids[i], self._emitted[i], f"record key {key!r} is missing", self._data[i])
+            reason = f"record key {key!r} is missing"
+            self.quarantine.add(buffer.raw_ids[i], buffer.emitted[i], reason, buffer.data[i])
         keep = sorted(set(rows) - set(missing))
         columns = {
-            "_airbyte_raw_id": pa.array([self._raw_ids[i] for i in keep], pa.string()),
-            "_airbyte_extracted_at": pa.array([self._emitted[i] for i in keep], pa.int64()).cast(
+            "_airbyte_raw_id": pa.array([buffer.raw_ids[i] for i in keep], pa.string()),
+            "_airbyte_extracted_at": pa.array([buffer.emitted[i] for i in keep], pa.int64()).cast(
                 pa.timestamp("ms", tz="UTC")
             ),
             "_airbyte_generation_id": pa.array([0] * len(keep), pa.int64()),
-            "_airbyte_meta": pa.array([self._metas[i] for i in keep], AIRBYTE_META_TYPE),
+            "_airbyte_meta": pa.array([buffer.metas[i] for i in keep], AIRBYTE_META_TYPE),
         }
         columns.update({name: table.column(name) for name in self.schema.data.names})
-        columns["_sluice_unmapped"] = pa.array([self._extra[i] for i in keep], pa.string())
+        columns["_sluice_unmapped"] = pa.array([buffer.extra[i] for i in keep], pa.string())
         self._write(pa.Table.from_pydict(columns, schema=self.landed_schema))
-        self._data, self._extra, self._emitted, self._metas, self._raw_ids = [], [], [], [], []
 
     def _open(self) -> pq.ParquetWriter:
         path = self.folder / f"{self.name_prefix}{len(self.files)}.parquet"
@@ -239,7 +299,7 @@ class _StreamWriter:
         self.counts.landed += table.num_rows
 
     def close(self) -> StreamCounts:
-        self.flush()
+        """Close the last file; call once every submitted buffer has been written."""
         if self._writer is None:  # an empty stream still lands one file: its schema
             self._writer = self._open()
         self._writer.close()
@@ -277,12 +337,21 @@ class BatchLanding:
             shutil.rmtree(stale, ignore_errors=True)
         self.tmp = self._tmp_parent / f"{batch}-{uuid.uuid4().hex}"
         prefix = f"{start:%Y_%m_%d}_{epoch_ms}_"
+        self._background = _BackgroundWriter()
         self.writers: dict[str, _StreamWriter] = {}
         for name, (stream, schema) in streams.items():
             folder = self.tmp / "landing" / name
             folder.mkdir(parents=True)
             self.writers[name] = _StreamWriter(
-                folder, prefix, stream, schema, f"{source}/{name}/{batch}", epoch_ms, buffer_rows, rows_per_file
+                folder,
+                prefix,
+                stream,
+                schema,
+                f"{source}/{name}/{batch}",
+                epoch_ms,
+                buffer_rows,
+                rows_per_file,
+                self._background.submit,
             )
         self.undeclared = _QuarantineBuffer()
         self.undeclared_read = 0
@@ -307,6 +376,10 @@ class BatchLanding:
         :param state: the connector's last state messages, saved for the next batch
         :returns: per stream, the manifest written next to its files
         """
+        for writer in self.writers.values():
+            writer.flush()
+        self._background.drain()
+        self._background.stop()
         manifests = {}
         for name, writer in self.writers.items():
             counts = writer.close()
@@ -336,6 +409,7 @@ class BatchLanding:
         return manifests
 
     def abort(self) -> None:
+        self._background.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _swap(self, new: Path, final: Path) -> None:

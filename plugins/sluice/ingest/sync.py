@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,39 @@ from sluice.ingest.schema import stream_schema
 from sluice.sources import SourceConfig
 
 log = logging.getLogger(__name__)
+
+#: How long a discovered catalog is reused before the connector is asked again.
+CATALOG_MAX_AGE_SECONDS = float(os.environ.get("SLUICE_CATALOG_MAX_AGE_HOURS", "24")) * 3600
+
+
+def stored_catalog(
+    source: SourceConfig, executable: Path, connector_config: dict[str, Any], lake_root: Path
+) -> dict[str, Any]:
+    """The connector's catalog, discovered again only when it may have changed.
+
+    Like a connection's catalog on an Airbyte server, it is kept (``state/<source>/
+    catalog.json``) and reused while the connector install and its config are the same
+    and it is younger than ``SLUICE_CATALOG_MAX_AGE_HOURS``: ``discover`` starts the
+    connector once more, seconds per batch. Only a hash of the config is stored.
+    """
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {"executable": str(executable), "installed": executable.stat().st_mtime_ns, "config": connector_config},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+    path = lake_root / "state" / source.name / "catalog.json"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("fingerprint") == fingerprint and time.time() - stored["discovered_at"] < CATALOG_MAX_AGE_SECONDS:
+            return stored["catalog"]
+    catalog = discover(executable, connector_config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "discovered_at": time.time(), "catalog": catalog}))
+    os.replace(tmp, path)
+    return catalog
 
 
 def _state_key(state: dict[str, Any]) -> tuple[str, ...]:
@@ -38,7 +75,7 @@ def sync_batch(
     lake_root = lake_root or config.lake_root()
     executable = connector_executable(source.connector, connectors_dir)
     connector_config = {**source.connector_config, **(secret_config or {})}
-    catalog = discover(executable, connector_config)
+    catalog = stored_catalog(source, executable, connector_config, lake_root)
     json_schemas = {stream["name"]: stream["json_schema"] for stream in catalog.get("streams", [])}
     missing = [s.name for s in source.streams if s.name not in json_schemas]
     if missing:
