@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -120,10 +121,8 @@ def stop(up: subprocess.Popen, timeout: float) -> tuple[bool, float, list[int]]:
         time.sleep(0.5)
     leftovers = [p for p in tree if _alive(p)]
     for process in leftovers:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     up.wait(timeout=10)
     return False, time.monotonic() - start, [p.pid for p in leftovers]
 
