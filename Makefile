@@ -69,8 +69,8 @@ backfill: setup  ## make backfill DAG=ingest_faker START=2026-11-20 END=2026-11-
 test: setup $(VENV2)/.installed  ## the whole test suite (Airflow 3 and Airflow 2.11)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: setup  ## benchmarks, written to bench/results.json
-	$(BIN)/python bench/run.py --output bench/results.json
+bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only landing" for one)
+	$(BIN)/python bench/run.py --output bench/results.json $(BENCH_ARGS)
 
 lint: install  ## ruff for Python, sqlfluff for the dbt SQL
 	$(BIN)/ruff check plugins dags tests bench include

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pyarrow.parquet as pq
 import pytest
@@ -67,6 +68,8 @@ def test_lands_records_in_the_s3_destination_layout_with_airbyte_columns(lake_ro
     ]
     rows = table.to_pylist()
     assert [r["id"] for r in rows] == [1, 2]
+    raw_ids = [uuid.UUID(r["_airbyte_raw_id"]) for r in rows]
+    assert len(set(raw_ids)) == 2 and raw_ids[0].version == 5
     assert rows[0]["address"] == {"city": "Oslo"}
     assert json.loads(rows[0]["tags"]) == ["vip"]  # no fixed shape: kept as JSON text
     # a zoned timestamp without offset is read as UTC, like Airbyte's destinations do

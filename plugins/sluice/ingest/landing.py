@@ -185,7 +185,9 @@ class _StreamWriter:
         self.landed_schema = schema.landed
         self.build_schema = schema.build_schema
         self.known = frozenset(schema.data.names)
-        self.raw_id_prefix = raw_id_prefix
+        # a UUIDv5 of source/stream/batch whose last 12 hex digits are the record's position:
+        # deterministic like uuid5 per record, at the cost of one string format
+        self.raw_id_prefix = str(uuid.uuid5(_RAW_ID_NAMESPACE, raw_id_prefix))[:-12]
         self.meta = {"sync_id": sync_id, "changes": []}
         self.buffer_rows = buffer_rows
         self.rows_per_file = rows_per_file
@@ -199,7 +201,7 @@ class _StreamWriter:
 
     def add(self, record: Mapping[str, Any]) -> None:
         data = record.get("data")
-        raw_id = str(uuid.uuid5(_RAW_ID_NAMESPACE, f"{self.raw_id_prefix}/{self.counts.read}"))
+        raw_id = f"{self.raw_id_prefix}{self.counts.read:012x}"
         self.counts.read += 1
         emitted_at = record.get("emitted_at") or 0
         if not isinstance(data, dict):
