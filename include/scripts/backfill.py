@@ -17,21 +17,18 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import airflow
+
+from sluice.batch import parse_utc
 
 AIRFLOW_3 = int(airflow.__version__.split(".")[0]) >= 3
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 # executors start `airflow tasks run` from PATH: it must be this environment's
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 TERMINAL = {"success", "failed"}
-
-
-def parse_date(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def airflow_cli(*args: str, check: bool = True, retries: int = 5) -> subprocess.CompletedProcess:
@@ -172,8 +169,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dag", required=True)
-    parser.add_argument("--start", required=True, type=parse_date, help="first interval start (inclusive)")
-    parser.add_argument("--end", required=True, type=parse_date, help="end of the last interval (exclusive)")
+    parser.add_argument("--start", required=True, type=parse_utc, help="first interval start (inclusive)")
+    parser.add_argument("--end", required=True, type=parse_utc, help="end of the last interval (exclusive)")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     if args.end <= args.start:

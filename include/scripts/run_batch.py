@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sluice import config
-from sluice.batch import batch_id
+from sluice.batch import batch_id, parse_utc
 from sluice.report import batch_summary, format_summary
 from sluice.sources import source_names
 
@@ -30,11 +30,10 @@ def latest_complete_interval(now: datetime) -> datetime:
 
 
 def parse_start(text: str) -> datetime:
-    start = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    start = parse_utc(text)
     if start.hour % 6 or start.minute or start.second:
         raise SystemExit(f"--batch {text}: a batch starts at 00, 06, 12 or 18 h UTC")
-    return start.astimezone(UTC)
+    return start
 
 
 def dag_run_state(dag_id: str, logical_date: datetime) -> str | None:

@@ -26,3 +26,9 @@ def batch_start(batch: str) -> datetime:
         return datetime.strptime(batch, BATCH_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         raise ValueError(f"{batch!r} is not a batch id like 20261120T060000Z") from None
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO date or timestamp from a command line; without an offset it is UTC."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)

@@ -23,17 +23,15 @@ BATCH_STARTS = ["2026-11-20T00:00", "2026-11-20T06:00", "2026-11-20T12:00", "202
 BATCH_IDS = ["20261120T000000Z", "20261120T060000Z", "20261120T120000Z", "20261120T180000Z"]
 
 
-def run_batch(env: dict[str, str], start: str) -> str:
-    proc = subprocess.run(
-        [VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", start],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-    )
+def run_ok(command: list, env: dict[str, str], timeout: float) -> str:
+    """Run a command from the project folder; its stdout, once it exited 0."""
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc.stdout
+
+
+def run_batch(env: dict[str, str], start: str) -> str:
+    return run_ok([VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", start], env, 900)
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +92,10 @@ def test_rerunning_a_batch_gives_identical_tables_and_lake_files(one_by_one):
 def test_airflow3_backfill_equals_running_the_batches_one_by_one(one_by_one, tmp_path):
     env = isolated_environment(tmp_path / "airflow", tmp_path / "data")
     for dag in ("ingest_faker", "transform"):
-        proc = subprocess.run(
-            ["make", "--no-print-directory", "backfill", f"DAG={dag}", "START=2026-11-20", "END=2026-11-21"],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=1500,
+        output = run_ok(
+            ["make", "--no-print-directory", "backfill", f"DAG={dag}", "START=2026-11-20", "END=2026-11-21"], env, 1500
         )
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-        assert "on Airflow 3.3" in proc.stdout and proc.stdout.count("  success") == 4
+        assert "on Airflow 3.3" in output and output.count("  success") == 4
     assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data")) == []
 
 

@@ -8,7 +8,7 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
 
-from sluice.batch import batch_id, batch_start
+from sluice.batch import batch_id, batch_start, parse_utc
 from sluice.policy import dag_violations
 from sluice.sources import SourceConfigError, load_source
 
@@ -57,6 +57,7 @@ def test_batch_ids_round_trip_and_sort_in_time_order():
     assert batch_id(start) < batch_id(start + timedelta(hours=6))
     with pytest.raises(ValueError):
         batch_id(datetime(2026, 11, 20))
+    assert parse_utc("2026-11-20T06:00") == parse_utc("2026-11-20T08:00+02:00") == start
 
 
 def test_faker_declaration_names_keys(tmp_path):
