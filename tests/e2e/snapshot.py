@@ -7,6 +7,7 @@ out; every other value must match.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +26,34 @@ def _rows(table) -> list[tuple]:
 
 
 def lake_snapshot(lake_root: Path) -> dict[str, Any]:
-    """Landed and quarantined files by path with their rows, and each bronze table's rows."""
-    files = {}
-    for area in ("landing", "quarantine"):
-        for path in sorted((lake_root / area).rglob("*.parquet")):
-            relative = path.relative_to(lake_root).as_posix()
-            if "/_tmp/" not in relative:
-                files[relative] = _rows(pq.read_table(path))
+    """Landing manifests' counts, quarantine files by path with their rows, and each bronze
+    table's rows, partitions and number of active files.
+
+    Landed files are compared through the tables that register them, not by name: every
+    landing attempt writes new file names.
+    """
+    landing = {}
+    for path in sorted((lake_root / "landing").glob("*/*/batch=*.json")):
+        manifest = json.loads(path.read_text())
+        landing[path.relative_to(lake_root).as_posix()] = {
+            key: manifest[key] for key in ("read", "landed", "quarantined")
+        } | {"files": len(manifest["files"])}
+    quarantine = {
+        path.relative_to(lake_root).as_posix(): _rows(pq.read_table(path))
+        for path in sorted((lake_root / "quarantine").rglob("*.parquet"))
+    }
     tables = {}
     for table_dir in sorted((lake_root / "bronze").glob("*/*")):
+        if not DeltaTable.is_deltatable(str(table_dir)):  # landed, never committed
+            tables[table_dir.relative_to(lake_root).as_posix()] = None
+            continue
         table = DeltaTable(str(table_dir))
         tables[table_dir.relative_to(lake_root).as_posix()] = {
             "rows": _rows(table.to_pyarrow_table()),
             "partitions": sorted(p["_sluice_batch"] for p in table.partitions()),
             "active_files": len(table.file_uris()),
         }
-    return {"files": files, "bronze": tables}
+    return {"landing": landing, "quarantine": quarantine, "bronze": tables}
 
 
 def warehouse_snapshot(path: Path) -> dict[str, list[tuple]]:
@@ -72,7 +85,7 @@ def differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
     problems = []
     for part in ("lake", "warehouse"):
         if part == "lake":
-            for kind in ("files", "bronze"):
+            for kind in ("landing", "quarantine", "bronze"):
                 a, b = left[part][kind], right[part][kind]
                 for key in sorted(set(a) | set(b)):
                     if a.get(key) != b.get(key):

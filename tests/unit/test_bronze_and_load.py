@@ -6,7 +6,7 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from sluice.ingest.landing import BatchLanding
+from sluice.ingest.landing import BatchLanding, LandingError
 from sluice.ingest.schema import stream_schema
 from sluice.lake.bronze import bronze_table_path, commit_batch
 from sluice.sources import StreamConfig
@@ -36,7 +36,7 @@ def test_commit_replaces_only_its_batch_and_declares_the_keys(lake_root):
     commit_batch("demo", STREAM, "20261120T060000Z", lake_root)
     land(lake_root, "20261120T000000Z", [1, 2, 4])
     result = commit_batch("demo", STREAM, "20261120T000000Z", lake_root)
-    assert result["rows"] == 3
+    assert result["rows"] == 3 and result["files"] == 1 and result["bytes"] > 0
     assert bronze_rows(lake_root) == [
         ("20261120T000000Z", 1),
         ("20261120T000000Z", 2),
@@ -50,7 +50,7 @@ def test_commit_replaces_only_its_batch_and_declares_the_keys(lake_root):
 
 
 def test_commit_of_a_batch_never_landed_fails_clearly(lake_root):
-    with pytest.raises(RuntimeError, match="has not been landed"):
+    with pytest.raises(LandingError, match="has not been landed"):
         commit_batch("demo", STREAM, "20261120T000000Z", lake_root)
 
 

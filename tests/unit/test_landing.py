@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from sluice.ingest.landing import (
     BatchLanding,
+    LandingError,
     landed_files,
+    manifest_path,
     read_manifest,
     save_state,
     state_before,
@@ -57,8 +61,12 @@ def test_lands_records_in_the_s3_destination_layout_with_airbyte_columns(lake_ro
     manifests = landing.publish(state=[])
 
     files = landed_files(lake_root, "demo", "users", BATCH)
-    assert [f.name for f in files] == ["2026_11_20_1795154400000_0.parquet"]
-    assert files[0].parent == lake_root / "landing" / "demo" / "users" / f"batch={BATCH}"
+    # landed once, where the bronze table registers it: no copy is made later
+    assert files[0].parent == lake_root / "bronze" / "demo" / "users" / f"_sluice_batch={BATCH}"
+    assert re.fullmatch(r"2026_11_20_1795154400000_[0-9a-f]{8}_0\.parquet", files[0].name)
+    assert manifests["users"]["files"] == [files[0].relative_to(lake_root).as_posix()]
+    assert manifests["users"]["bytes"] == files[0].stat().st_size
+    assert files[0].name.split("_")[4] == manifests["users"]["attempt"]
     table = pq.read_table(files[0])
     assert table.column_names[:4] == [
         "_airbyte_raw_id",
@@ -66,8 +74,11 @@ def test_lands_records_in_the_s3_destination_layout_with_airbyte_columns(lake_ro
         "_airbyte_generation_id",
         "_airbyte_meta",
     ]
+    # microseconds, the precision of Delta tables, so the file matches the table's schema
+    assert table.schema.field("_airbyte_extracted_at").type == pa.timestamp("us", tz="UTC")
     rows = table.to_pylist()
     assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0]["_airbyte_extracted_at"].timestamp() == 1_795_000_000
     raw_ids = [uuid.UUID(r["_airbyte_raw_id"]) for r in rows]
     assert len(set(raw_ids)) == 2 and raw_ids[0].version == 5
     assert rows[0]["address"] == {"city": "Oslo"}
@@ -90,15 +101,18 @@ def test_bad_records_are_quarantined_with_their_reason_and_counts_reconcile(lake
     landing.add_all(good[:2] + bad + good[2:])
     manifests = landing.publish(state=[])
 
-    assert manifests["users"] | {"files": None} == {
+    assert manifests["users"] | {"files": None, "attempt": None, "bytes": None} == {
         "source": "demo",
         "stream": "users",
         "batch": BATCH,
+        "attempt": None,
         "read": 9,
         "landed": 5,
         "quarantined": 4,
+        "bytes": None,
         "files": None,
     }
+    assert read_manifest(lake_root, "demo", "users", BATCH) == manifests["users"]
     landed = pq.read_table(landed_files(lake_root, "demo", "users", BATCH)).to_pylist()
     assert sorted(r["id"] for r in landed) == [0, 1, 2, 3, 4]
     quarantine = lake_root / "quarantine" / "demo" / "users" / f"batch={BATCH}"
@@ -119,14 +133,22 @@ def test_unknown_fields_are_kept_not_dropped(lake_root):
     assert json.loads(row["_sluice_unmapped"]) == {"loyalty": {"tier": "gold"}}
 
 
-def test_nothing_is_visible_until_publish_and_a_rerun_replaces_the_batch(lake_root):
+def batch_files(lake_root):
+    return sorted((lake_root / "bronze" / "demo" / "users" / f"_sluice_batch={BATCH}").iterdir())
+
+
+def test_nothing_is_published_before_the_manifest_and_a_rerun_replaces_the_batch(lake_root):
     first = users_landing(lake_root)
     first.add_all(record({"id": i}) for i in range(10))
-    final = lake_root / "landing" / "demo" / "users" / f"batch={BATCH}"
     first.writers["users"].flush()
-    assert not final.exists()  # written, but only under _tmp
+    first._background.drain()
+    assert batch_files(lake_root)  # written, but no manifest names them yet
+    with pytest.raises(LandingError, match="has not been landed"):
+        landed_files(lake_root, "demo", "users", BATCH)
+    assert not (lake_root / "bronze" / "demo" / "users" / "_delta_log").exists()
     first.publish(state=[{"type": "STREAM", "n": 1}])
     assert read_manifest(lake_root, "demo", "users", BATCH)["landed"] == 10
+    first_files = landed_files(lake_root, "demo", "users", BATCH)
 
     second = users_landing(lake_root)
     second.add_all(record({"id": i}) for i in range(3))
@@ -134,17 +156,56 @@ def test_nothing_is_visible_until_publish_and_a_rerun_replaces_the_batch(lake_ro
     files = landed_files(lake_root, "demo", "users", BATCH)
     assert pq.read_table(files).num_rows == 3
     assert read_manifest(lake_root, "demo", "users", BATCH)["landed"] == 3
-    assert not any((lake_root / "landing" / "demo" / "_tmp").iterdir())
+    assert not set(files) & set(first_files), "every attempt writes new file names"
+    # the replaced manifest's files were never committed: nothing references them
+    assert batch_files(lake_root) == files
+    assert [p.name for p in manifest_path(lake_root, "demo", "users", BATCH).parent.iterdir()] == [
+        f"batch={BATCH}.json"
+    ]
 
 
-def test_an_aborted_attempt_leaves_the_published_batch_untouched(lake_root):
+def test_an_aborted_attempt_leaves_the_published_batch_untouched_and_removes_its_files(lake_root):
     first = users_landing(lake_root)
     first.add_all(record({"id": i}) for i in range(4))
     first.publish(state=[])
+    published = landed_files(lake_root, "demo", "users", BATCH)
     failed = users_landing(lake_root)
     failed.add_all(record({"id": i}) for i in range(100))
+    failed.writers["users"].flush()
     failed.abort()
     assert pq.read_table(landed_files(lake_root, "demo", "users", BATCH)).num_rows == 4
+    assert batch_files(lake_root) == published
+
+
+def test_a_killed_attempts_leftovers_go_with_the_next_attempt_but_the_published_files_stay(lake_root):
+    first = users_landing(lake_root)
+    first.add_all(record({"id": i}) for i in range(4))
+    first.publish(state=[])
+    published = landed_files(lake_root, "demo", "users", BATCH)
+    killed = users_landing(lake_root)  # never published nor aborted, as if killed
+    killed.add_all(record({"id": i}) for i in range(7))
+    killed.writers["users"].flush()
+    killed._background.drain()
+    killed._background.stop()
+    stale_manifest = manifest_path(lake_root, "demo", "users", BATCH).with_name(f".batch={BATCH}.json.0badc0de.tmp")
+    stale_manifest.write_text("{")
+    assert len(batch_files(lake_root)) == 2
+
+    users_landing(lake_root)  # the next attempt starts
+    assert batch_files(lake_root) == published  # still the published batch, ready to commit
+    assert not stale_manifest.exists()
+
+
+def test_a_rerun_without_bad_records_clears_the_batchs_quarantine(lake_root):
+    first = users_landing(lake_root)
+    first.add_all([record({"id": 1}), record({"email": "nokey@x.io"})])
+    first.publish(state=[])
+    quarantine = lake_root / "quarantine" / "demo" / "users" / f"batch={BATCH}"
+    assert pq.read_table(quarantine).num_rows == 1
+    second = users_landing(lake_root)
+    second.add(record({"id": 1}))
+    assert second.publish(state=[])["users"]["quarantined"] == 0
+    assert not quarantine.exists()
 
 
 def test_files_roll_over_at_the_row_limit(lake_root):

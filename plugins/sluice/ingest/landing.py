@@ -1,25 +1,33 @@
-"""Land one batch of a source's records as Parquet, atomically and idempotently.
+"""Land one batch of a source's records as Parquet, once, where the bronze table keeps them.
 
-Layout (the one Airbyte's S3 destination writes, with the batch as a folder)::
+Layout (file names as Airbyte's S3 destination writes them, plus an attempt token)::
 
-    landing/<source>/<stream>/batch=<batch>/<YYYY>_<MM>_<DD>_<EPOCH>_<part>.parquet
-    landing/<source>/<stream>/batch=<batch>/_sluice_manifest.json
+    bronze/<source>/<stream>/_sluice_batch=<batch>/<YYYY>_<MM>_<DD>_<EPOCH>_<attempt>_<n>.parquet
+    landing/<source>/<stream>/batch=<batch>.json          the manifest: counts and files
     quarantine/<source>/<stream>/batch=<batch>/part-00000.parquet
     state/<source>/batch=<batch>.json
 
-Everything is written under ``landing/<source>/_tmp/`` first and moved into place with
-``rename`` once complete, so a reader never sees a half-written partition, and a rerun of
-a batch replaces exactly that batch. Records that cannot be landed (no record key, a
-value that does not fit the stream's schema, an undeclared stream) go to quarantine with
-the reason; per stream, read = landed + quarantined, or publishing fails.
+Data files are written straight into the bronze table's partition folder, where the
+bronze commit (:mod:`sluice.lake.bronze`) registers them without copying; no reader sees
+them before that commit. Every attempt writes new file names, so it never overwrites a
+file that a committed table version references. The manifest is the landing's publish
+point: written last, atomically (temporary file and rename), after the quarantine.
+An attempt first deletes what killed attempts of the same batch left (files that no
+table version and no manifest references), and once published, the files of the
+manifest it replaced that were never committed.
+
+Records that cannot be landed (no record key, a value that does not fit the stream's
+schema, an undeclared stream) go to quarantine with the reason; per stream, read =
+landed + quarantined, or publishing fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import queue
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -32,14 +40,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sluice.batch import batch_start
-from sluice.ingest.schema import AIRBYTE_META_TYPE, StreamSchema
+from sluice.ingest.schema import AIRBYTE_META_TYPE, EXTRACTED_AT_TYPE, StreamSchema
+from sluice.lake.files import batch_folder, bronze_table_path, remove_unreferenced_files
 from sluice.sources import StreamConfig
 
-MANIFEST_NAME = "_sluice_manifest.json"
+log = logging.getLogger(__name__)
+
+QUARANTINE_FILE = "part-00000.parquet"
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("_airbyte_raw_id", pa.string()),
-        ("_airbyte_extracted_at", pa.timestamp("ms", tz="UTC")),
+        ("_airbyte_extracted_at", EXTRACTED_AT_TYPE),
         ("_sluice_reason", pa.string()),
         ("_airbyte_data", pa.string()),
     ]
@@ -62,17 +73,42 @@ def batch_dir(root: Path, source: str, stream: str, batch: str) -> Path:
     return root / source / stream / f"batch={batch}"
 
 
-def landed_files(lake_root: Path, source: str, stream: str, batch: str) -> list[Path]:
-    """Parquet files of a published batch, in part order; raises if it was never landed."""
-    folder = batch_dir(lake_root / "landing", source, stream, batch)
-    if not (folder / MANIFEST_NAME).is_file():
-        raise LandingError(f"batch {batch} of {source}.{stream} has not been landed ({folder})")
-    return sorted(folder.glob("*.parquet"))
+def manifest_path(lake_root: Path, source: str, stream: str, batch: str) -> Path:
+    return lake_root / "landing" / source / stream / f"batch={batch}.json"
 
 
 def read_manifest(lake_root: Path, source: str, stream: str, batch: str) -> dict[str, Any]:
-    path = batch_dir(lake_root / "landing", source, stream, batch) / MANIFEST_NAME
-    return json.loads(path.read_text())
+    """The published landing of a stream's batch: source, stream, batch, attempt, read,
+    landed, quarantined, bytes and files (paths relative to the lake root, in part order).
+    """
+    path = manifest_path(lake_root, source, stream, batch)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LandingError(f"batch {batch} of {source}.{stream} has not been landed (no {path})") from None
+
+
+def landed_files(lake_root: Path, source: str, stream: str, batch: str) -> list[Path]:
+    """Parquet files of a published batch, in part order; raises if it was never landed."""
+    return [lake_root / name for name in read_manifest(lake_root, source, stream, batch)["files"]]
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a hidden temporary sibling renamed over it once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete what a killed :func:`_write_atomically` of ``path`` left."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _parse_temporal(values: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
@@ -95,17 +131,22 @@ class _QuarantineBuffer:
         self.rows.append(
             {
                 "_airbyte_raw_id": raw_id,
-                "_airbyte_extracted_at": int(emitted_at),
+                "_airbyte_extracted_at": int(emitted_at) * 1000,  # Airbyte's milliseconds
                 "_sluice_reason": reason,
                 "_airbyte_data": json.dumps(data, default=str),
             }
         )
 
     def write(self, folder: Path) -> None:
+        """Replace the batch's quarantine file; with no rows, remove the one a run before left."""
+        path = folder / QUARANTINE_FILE
         if self.rows:
-            folder.mkdir(parents=True, exist_ok=True)
             table = pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA)
-            pq.write_table(table, folder / "part-00000.parquet", compression="zstd")
+            _write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        elif path.exists():
+            path.unlink()
+            if not any(folder.iterdir()):
+                folder.rmdir()
 
 
 @dataclass
@@ -168,6 +209,7 @@ class _StreamWriter:
 
     def __init__(
         self,
+        lake_root: Path,
         folder: Path,
         name_prefix: str,
         stream: StreamConfig,
@@ -178,6 +220,7 @@ class _StreamWriter:
         rows_per_file: int,
         submit: Callable[[Callable[[], None]], None],
     ) -> None:
+        self.lake_root = lake_root
         self.folder = folder
         self.name_prefix = name_prefix
         self.stream = stream
@@ -274,8 +317,9 @@ class _StreamWriter:
         keep = sorted(set(rows) - set(missing))
         columns = {
             "_airbyte_raw_id": pa.array([buffer.raw_ids[i] for i in keep], pa.string()),
-            "_airbyte_extracted_at": pa.array([buffer.emitted[i] for i in keep], pa.int64()).cast(
-                pa.timestamp("ms", tz="UTC")
+            # Airbyte's milliseconds, stored in microseconds like every timestamp of a Delta table
+            "_airbyte_extracted_at": pa.array([buffer.emitted[i] * 1000 for i in keep], pa.int64()).cast(
+                EXTRACTED_AT_TYPE
             ),
             "_airbyte_generation_id": pa.array([0] * len(keep), pa.int64()),
             "_airbyte_meta": pa.array([buffer.metas[i] for i in keep], AIRBYTE_META_TYPE),
@@ -286,7 +330,7 @@ class _StreamWriter:
 
     def _open(self) -> pq.ParquetWriter:
         path = self.folder / f"{self.name_prefix}{len(self.files)}.parquet"
-        self.files.append(path.name)
+        self.files.append(path)
         self._rows_in_file = 0
         return pq.ParquetWriter(path, self.landed_schema, compression="zstd")
 
@@ -308,12 +352,31 @@ class _StreamWriter:
         self.counts.quarantined = len(self.quarantine.rows)
         return self.counts
 
+    def manifest(self, source: str, batch: str, attempt: str) -> dict[str, Any]:
+        return {
+            "source": source,
+            "stream": self.stream.name,
+            "batch": batch,
+            "attempt": attempt,
+            **asdict(self.counts),
+            "bytes": sum(path.stat().st_size for path in self.files),
+            "files": [path.relative_to(self.lake_root).as_posix() for path in self.files],
+        }
+
+    def discard(self) -> None:
+        """Close and delete this attempt's files (nothing references them yet)."""
+        if self._writer is not None:
+            with contextlib.suppress(Exception):  # a half-written file is deleted below anyway
+                self._writer.close()
+        for path in self.files:
+            path.unlink(missing_ok=True)
+
 
 class BatchLanding:
     """Collects one batch of a source's records and publishes them atomically.
 
-    :param lake_root: root of the lake (``landing/``, ``quarantine/``, ``state/`` under it)
-    :param source: source name, the first path level under ``landing/``
+    :param lake_root: root of the lake (``bronze/``, ``landing/``, ``quarantine/``, ``state/``)
+    :param source: source name, the first path level under ``landing/`` and ``bronze/``
     :param batch: batch id of the data interval (see :mod:`sluice.batch`)
     :param streams: stream name -> (declared stream, Arrow schema from the catalog)
     :param buffer_rows: records converted to Arrow at a time (bounds memory)
@@ -334,17 +397,18 @@ class BatchLanding:
         self.batch = batch
         start = batch_start(batch)
         epoch_ms = int(start.timestamp() * 1000)
-        self._tmp_parent = lake_root / "landing" / source / "_tmp"
-        for stale in self._tmp_parent.glob(f"{batch}-*"):  # left by a killed attempt
-            shutil.rmtree(stale, ignore_errors=True)
-        self.tmp = self._tmp_parent / f"{batch}-{uuid.uuid4().hex}"
-        prefix = f"{start:%Y_%m_%d}_{epoch_ms}_"
-        self._background = _BackgroundWriter()
+        #: new file names for every attempt: none overwrites a file a table version references
+        self.attempt = uuid.uuid4().hex[:8]
+        prefix = f"{start:%Y_%m_%d}_{epoch_ms}_{self.attempt}_"
+        self._published: set[str] = set()
         self.writers: dict[str, _StreamWriter] = {}
+        self._remove_leftovers(streams)
+        self._background = _BackgroundWriter()
         for name, (stream, schema) in streams.items():
-            folder = self.tmp / "landing" / name
-            folder.mkdir(parents=True)
+            folder = batch_folder(bronze_table_path(lake_root, source, name), batch)
+            folder.mkdir(parents=True, exist_ok=True)
             self.writers[name] = _StreamWriter(
+                lake_root,
                 folder,
                 prefix,
                 stream,
@@ -373,10 +437,10 @@ class BatchLanding:
             self.add(record)
 
     def publish(self, state: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
-        """Close the files, check the counts and move the batch into place.
+        """Close the files, check the counts, write quarantine and manifests, save the state.
 
         :param state: the connector's last state messages, saved for the next batch
-        :returns: per stream, the manifest written next to its files
+        :returns: per stream, the manifest (see :func:`read_manifest`)
         """
         for writer in self.writers.values():
             writer.flush()
@@ -387,40 +451,53 @@ class BatchLanding:
             counts = writer.close()
             if counts.read != counts.landed + counts.quarantined:
                 raise LandingError(f"{self.source}.{name}: read {counts.read} != landed + quarantined {counts}")
-            writer.quarantine.write(self.tmp / "quarantine" / name)
-            manifest = {"source": self.source, "stream": name, "batch": self.batch, **asdict(counts)}
-            manifest["files"] = writer.files
-            (writer.folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
-            manifests[name] = manifest
-        if self.undeclared.rows:
-            self.undeclared.write(self.tmp / "quarantine" / "_undeclared")
-        for name in self.writers:
-            self._swap(
-                self.tmp / "landing" / name, batch_dir(self.lake_root / "landing", self.source, name, self.batch)
-            )
-            self._swap(
-                self.tmp / "quarantine" / name, batch_dir(self.lake_root / "quarantine", self.source, name, self.batch)
-            )
-        if self.undeclared.rows:
-            self._swap(
-                self.tmp / "quarantine" / "_undeclared",
-                batch_dir(self.lake_root / "quarantine", self.source, "_undeclared", self.batch),
-            )
+            manifests[name] = writer.manifest(self.source, self.batch, self.attempt)
+        for name, writer in self.writers.items():
+            writer.quarantine.write(self._quarantine_dir(name))
+        self.undeclared.write(self._quarantine_dir("_undeclared"))
+        replaced = {}
+        for name, manifest in manifests.items():
+            path = manifest_path(self.lake_root, self.source, name, self.batch)
+            replaced[name] = json.loads(path.read_text()) if path.is_file() else None
+            _write_atomically(path, lambda tmp, manifest=manifest: tmp.write_text(json.dumps(manifest, indent=2)))
+            self._published.add(name)
         save_state(self.lake_root, self.source, self.batch, state or [])
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        for name, manifest in manifests.items():
+            if replaced[name]:
+                try:  # the replaced manifest's files, unless a table version references them
+                    self._remove_unreferenced(name, manifest)
+                except Exception:  # the batch is published; the next attempt tries again
+                    log.warning("could not remove the replaced landing of %s.%s", self.source, name, exc_info=True)
         return manifests
 
     def abort(self) -> None:
+        """Stop writing and delete this attempt's files of every stream it did not publish."""
         self._background.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        for name, writer in self.writers.items():
+            if name not in self._published:
+                writer.discard()
 
-    def _swap(self, new: Path, final: Path) -> None:
-        """Replace ``final`` by ``new`` with renames; a missing ``new`` clears ``final``."""
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            os.rename(final, self.tmp / f"replaced-{uuid.uuid4().hex}")
-        if new.exists():
-            os.rename(new, final)
+    def _quarantine_dir(self, stream: str) -> Path:
+        return batch_dir(self.lake_root / "quarantine", self.source, stream, self.batch)
+
+    def _remove_unreferenced(self, stream: str, manifest: dict[str, Any] | None) -> None:
+        table_path = bronze_table_path(self.lake_root, self.source, stream)
+        files = [self.lake_root / name for name in (manifest or {}).get("files", [])]
+        keep = [path.relative_to(table_path).as_posix() for path in files if path.is_relative_to(table_path)]
+        remove_unreferenced_files(table_path, self.batch, keep)
+
+    def _remove_leftovers(self, streams: Iterable[str]) -> None:
+        """Delete what killed attempts of this batch left: unreferenced files, temporaries.
+
+        The files of the current manifest stay: a commit may still register them.
+        """
+        _remove_stale_temporaries(_state_dir(self.lake_root, self.source) / f"batch={self.batch}.json")
+        _remove_stale_temporaries(self._quarantine_dir("_undeclared") / QUARANTINE_FILE)
+        for stream in streams:
+            path = manifest_path(self.lake_root, self.source, stream, self.batch)
+            _remove_stale_temporaries(path)
+            _remove_stale_temporaries(self._quarantine_dir(stream) / QUARANTINE_FILE)
+            self._remove_unreferenced(stream, json.loads(path.read_text()) if path.is_file() else None)
 
 
 def _state_dir(lake_root: Path, source: str) -> Path:
@@ -428,11 +505,8 @@ def _state_dir(lake_root: Path, source: str) -> Path:
 
 
 def save_state(lake_root: Path, source: str, batch: str, state: list[dict[str, Any]]) -> None:
-    folder = _state_dir(lake_root, source)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".batch={batch}.json.tmp"
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, folder / f"batch={batch}.json")
+    path = _state_dir(lake_root, source) / f"batch={batch}.json"
+    _write_atomically(path, lambda tmp: tmp.write_text(json.dumps(state, indent=2)))
 
 
 def state_before(lake_root: Path, source: str, batch: str) -> list[dict[str, Any]]:

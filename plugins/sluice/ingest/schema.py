@@ -1,7 +1,8 @@
 """Arrow schemas for Airbyte streams, as Airbyte's S3 destination writes Parquet.
 
 Every landed file starts with the destination's metadata columns; the data columns
-follow the stream's JSON schema. Timestamps become UTC timestamps, objects with declared
+follow the stream's JSON schema. Timestamps become UTC timestamps in microseconds (the
+precision of Delta tables, which register the files as they are), objects with declared
 properties become structs, and anything without a fixed shape (arrays, free-form
 objects, unions) is kept as a JSON string, so no value is ever dropped.
 """
@@ -23,9 +24,11 @@ AIRBYTE_META_TYPE = pa.struct(
         ),
     ]
 )
+#: Airbyte emits milliseconds; Delta tables keep microseconds, so the files match the table.
+EXTRACTED_AT_TYPE = pa.timestamp("us", tz="UTC")
 METADATA_FIELDS = [
     pa.field("_airbyte_raw_id", pa.string(), nullable=False),
-    pa.field("_airbyte_extracted_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    pa.field("_airbyte_extracted_at", EXTRACTED_AT_TYPE, nullable=False),
     pa.field("_airbyte_generation_id", pa.int64()),
     pa.field("_airbyte_meta", AIRBYTE_META_TYPE),
 ]

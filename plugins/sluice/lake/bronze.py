@@ -1,29 +1,57 @@
-"""Commit a landed batch to the bronze Delta table ``bronze/<source>/<stream>``.
+"""Commit landed files to the bronze Delta table ``bronze/<source>/<stream>``, without copying.
 
-The table is partitioned by ``_sluice_batch``. A commit overwrites exactly its batch's
-partition in one Delta transaction (``predicate`` overwrite), so it is atomic and a
-rerun replaces the batch instead of appending to it. The record key and data-subject key
-are declared in the table's configuration, where erasure and readers find them.
+The table is partitioned by ``_sluice_batch``. A landing writes its Parquet files into
+the batch's partition folder; a commit registers them as Delta add actions in one
+transaction that replaces exactly the batch's partition, so it is atomic and a rerun
+replaces the batch (the files it replaces become tombstones, deleted by vacuum once
+``SLUICE_BRONZE_RETENTION_HOURS`` have passed). Nothing is read or written again but
+the files' Parquet footers, for the add actions' statistics.
+
+:func:`commit_files` is the one way files enter a bronze table: any driver (the local
+connector runner, a destination writing to object storage, file or database readers)
+hands it the files it landed and the rows it counted. The record key and data-subject
+key are declared in the table's configuration, where erasure and readers find them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from sluice import config
 from sluice.batch import batch_start
-from sluice.ingest.landing import landed_files
+from sluice.ingest.landing import read_manifest
+from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table_path
 from sluice.sources import StreamConfig
 
-BATCH_COLUMN = "_sluice_batch"
+__all__ = ["BATCH_COLUMN", "BronzeCommitError", "bronze_table_path", "commit_batch", "commit_files"]
+
 #: Keeps rewrites (erasure) from collapsing a table into a few huge files.
 TARGET_FILE_SIZE = 128 * 1024 * 1024
+#: Delta's own default for keeping removed files readable by older versions.
+DEFAULT_RETENTION_HOURS = 168
 
 
-def bronze_table_path(lake_root: Path, source: str, stream: str) -> Path:
-    return lake_root / "bronze" / source / stream
+class BronzeCommitError(RuntimeError):
+    """Landed files could not be committed; they stay landed, nothing was committed."""
+
+
+def retention_hours() -> int:
+    """Hours a replaced file stays on disk for readers of older versions (0 allowed)."""
+    text = os.environ.get("SLUICE_BRONZE_RETENTION_HOURS") or str(DEFAULT_RETENTION_HOURS)
+    hours = int(text)
+    if hours < 0:
+        raise ValueError(f"SLUICE_BRONZE_RETENTION_HOURS must not be negative, got {text}")
+    return hours
 
 
 def declared_keys(stream: StreamConfig) -> dict[str, str]:
@@ -36,43 +64,259 @@ def declared_keys(stream: StreamConfig) -> dict[str, str]:
     return properties
 
 
-def commit_batch(source: str, stream: StreamConfig, batch: str, lake_root: Path | None = None) -> dict[str, Any]:
-    """Replace the batch's partition with its landed files; returns rows and table version."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-    from deltalake import DeltaTable, write_deltalake
+def min_max_columns(schema: pa.Schema, record_key: str) -> list[str]:
+    """Top-level columns whose minimum and maximum go into the statistics.
 
-    batch_start(batch)  # the predicate below embeds it: accept only a well-formed id
-    lake_root = lake_root or config.lake_root()
-    files = landed_files(lake_root, source, stream.name, batch)
-    dataset = ds.dataset([str(f) for f in files], format="parquet")
-    schema = dataset.schema.append(pa.field(BATCH_COLUMN, pa.string(), nullable=False))
-    rows = 0
+    Numbers, booleans, dates, zoned timestamps and the record key. Never other strings:
+    they may be personal data, and the Delta log is not erased with the rows. Structs
+    and lists carry none either (their strings are nested inside).
+    """
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        nonlocal rows
-        for record_batch in dataset.to_batches():
-            rows += record_batch.num_rows
-            column = pa.array([batch] * record_batch.num_rows, pa.string())
-            yield pa.RecordBatch.from_arrays([*record_batch.columns, column], schema=schema)
+    def fits(field: pa.Field) -> bool:
+        t = field.type
+        if field.name == record_key:
+            return True
+        if pa.types.is_timestamp(t):
+            return t.tz is not None
+        return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_date32(t)
 
-    path = bronze_table_path(lake_root, source, stream.name)
-    exists = DeltaTable.is_deltatable(str(path))
-    write_deltalake(
-        str(path),
-        pa.RecordBatchReader.from_batches(schema, batches()),
-        mode="overwrite",
-        partition_by=[BATCH_COLUMN],
-        predicate=f"{BATCH_COLUMN} = '{batch}'",
-        schema_mode="merge" if exists else None,
-        name=f"bronze.{source}.{stream.name}",
-        configuration=None if exists else {"delta.targetFileSize": str(TARGET_FILE_SIZE)},
-        target_file_size=TARGET_FILE_SIZE,
+    return [field.name for field in schema if fits(field)]
+
+
+def _stat_value(value: Any, upper: bool) -> Any:
+    """A Parquet statistic as the Delta log writes it; None when it cannot be kept exactly."""
+    if isinstance(value, datetime):  # Delta keeps milliseconds: round outwards
+        value = value.astimezone(UTC)
+        extra = value.microsecond % 1000
+        value -= timedelta(microseconds=extra)
+        if upper and extra:
+            value += timedelta(milliseconds=1)
+        return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def file_stats(metadata: pq.FileMetaData, min_max: Sequence[str]) -> dict[str, Any]:
+    """Delta statistics of a Parquet file from its footer: numRecords, nullCount per
+    top-level column, and minValues/maxValues of the ``min_max`` columns only."""
+    stats: dict[str, Any] = {"numRecords": metadata.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    top_level = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+    for name, index in top_level.items():
+        if "." in name:
+            continue
+        chunks = [metadata.row_group(g).column(index).statistics for g in range(metadata.num_row_groups)]
+        if any(chunk is None or chunk.null_count is None for chunk in chunks):
+            continue
+        stats["nullCount"][name] = sum(chunk.null_count for chunk in chunks)
+        if name not in min_max:
+            continue
+        with_values = [chunk for chunk in chunks if chunk.has_min_max]
+        exact = all(
+            getattr(chunk, "is_min_value_exact", True) and getattr(chunk, "is_max_value_exact", True)
+            for chunk in with_values
+        )
+        if with_values and exact:
+            low = _stat_value(min(chunk.min for chunk in with_values), upper=False)
+            high = _stat_value(max(chunk.max for chunk in with_values), upper=True)
+            if low is not None and high is not None:
+                stats["minValues"][name], stats["maxValues"][name] = low, high
+    return stats
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """One landed Parquet file, described by its footer."""
+
+    path: str  # relative to the table root, as add actions name files
+    size: int
+    modified_ms: int
+    rows: int
+    schema: pa.Schema
+    metadata: pq.FileMetaData
+
+
+def _describe(path: Path, table_path: Path, folder: Path) -> LandedFile:
+    path = Path(path)
+    if path.resolve().parent != folder.resolve():
+        raise BronzeCommitError(
+            f"{path} is not in the batch's folder {folder}: a table references files inside it, without copying"
+        )
+    if not path.is_file():
+        raise BronzeCommitError(f"landed file {path} is missing")
+    status = path.stat()
+    metadata = pq.read_metadata(path)
+    return LandedFile(
+        path=f"{folder.name}/{path.name}",
+        size=status.st_size,
+        modified_ms=status.st_mtime_ns // 1_000_000,
+        rows=metadata.num_rows,
+        schema=metadata.schema.to_arrow_schema(),
+        metadata=metadata,
     )
-    table = DeltaTable(str(path))
-    keys = declared_keys(stream)
+
+
+def _type_key(delta_type: Any) -> Any:
+    """A Delta type without nullability and metadata, to compare types."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            ignored = ("nullable", "metadata", "containsNull", "valueContainsNull")
+            return {k: strip(v) for k, v in value.items() if k not in ignored}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(delta_type.to_json()))
+
+
+def _type_name(delta_type: Any) -> str:
+    key = _type_key(delta_type)
+    return key if isinstance(key, str) else json.dumps(key, separators=(",", ":"))
+
+
+def _conflict(table_name: str, column: str, landed: Any, existing: Any, where: str) -> BronzeCommitError:
+    return BronzeCommitError(
+        f"{table_name}: landed column {column!r} is {_type_name(landed)} but {where} has {_type_name(existing)}; "
+        "nothing was committed and the landed files stay in place"
+    )
+
+
+def _landed_schema(files: Sequence[LandedFile], table_name: str) -> pa.Schema:
+    """The files' columns, in first-seen order; one type per column or a clear error."""
+    from deltalake import Schema
+
+    fields: dict[str, pa.Field] = {}
+    types: dict[str, Any] = {}
+    for landed in files:
+        for field, delta_field in zip(landed.schema, Schema.from_arrow(landed.schema).fields, strict=True):
+            if field.name == BATCH_COLUMN:
+                raise BronzeCommitError(f"{table_name}: landed files must not hold the partition column {BATCH_COLUMN}")
+            if field.name not in fields:
+                fields[field.name], types[field.name] = field, delta_field.type
+            elif _type_key(types[field.name]) != _type_key(delta_field.type):
+                raise _conflict(table_name, field.name, delta_field.type, types[field.name], "another landed file")
+    return pa.schema(list(fields.values()))
+
+
+def _add_new_columns(table: Any, schema: pa.Schema, table_name: str) -> list[str]:
+    """Add the landed columns the table lacks; fail on a column whose type differs.
+
+    A write transaction does not evolve the schema: columns are added before the commit.
+    """
+    from deltalake import Field, Schema
+
+    existing = {field.name: field.type for field in table.schema().fields}
+    new = []
+    for field in Schema.from_arrow(schema).fields:
+        if field.name not in existing:
+            new.append(Field(field.name, field.type, nullable=True))
+        elif _type_key(field.type) != _type_key(existing[field.name]):
+            raise _conflict(table_name, field.name, field.type, existing[field.name], "the table")
+    if new:
+        table.alter.add_columns(new)
+    return [field.name for field in new]
+
+
+def _vacuum(table: Any, table_path: Path) -> int:
+    """Delete files removed longer ago than the retention; returns how many."""
+    hours = retention_hours()
+    expired = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=True)
+    if not any((table_path / path).exists() for path in expired):
+        return 0  # a vacuum with nothing to delete would still add two log entries
+    return len(table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False))
+
+
+def commit_files(
+    lake_root: Path,
+    source: str,
+    stream: StreamConfig,
+    batch: str,
+    files: Sequence[Path],
+    landed_rows: int | None = None,
+) -> dict[str, Any]:
+    """Make ``files`` the batch's partition of the bronze table, in one transaction.
+
+    :param files: landed Parquet files, inside the table's folder ``_sluice_batch=<batch>/``
+        (see :func:`sluice.lake.files.batch_folder`), without the partition column
+    :param landed_rows: rows the driver landed; the commit fails if the files hold others
+    :returns: rows, table version, files, bytes registered, and files vacuumed
+    :raises BronzeCommitError: a file outside the batch's folder or missing, a row count
+        that does not match, or a column whose type conflicts with the table's
+    """
+    from deltalake import DeltaTable, Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    batch_start(batch)  # the partition value and folder embed it: accept only a well-formed id
+    table_path = bronze_table_path(lake_root, source, stream.name)
+    table_name = f"bronze.{source}.{stream.name}"
+    if not files:
+        raise BronzeCommitError(f"{table_name}: no files to commit for batch {batch}")
+    landed = [_describe(path, table_path, batch_folder(table_path, batch)) for path in files]
+    rows = sum(f.rows for f in landed)
+    if landed_rows is not None and rows != landed_rows:
+        raise BronzeCommitError(f"{table_name}: the landed files of batch {batch} hold {rows} rows, not {landed_rows}")
+    schema = _landed_schema(landed, table_name)
+    min_max = min_max_columns(schema, stream.record_key)
+    actions = [
+        AddAction(
+            path=f.path,
+            size=f.size,
+            partition_values={BATCH_COLUMN: batch},
+            modification_time=f.modified_ms,
+            data_change=True,
+            stats=json.dumps(file_stats(f.metadata, min_max), separators=(",", ":")),
+        )
+        for f in landed
+    ]
+    if DeltaTable.is_deltatable(str(table_path)):
+        table = DeltaTable(str(table_path))
+        if _add_new_columns(table, schema, table_name):
+            table = DeltaTable(str(table_path))
+        if active_files(table, batch) != {a.path for a in actions}:  # a retried commit changes nothing
+            table.create_write_transaction(
+                actions,
+                mode="overwrite",
+                schema=table.schema(),
+                partition_by=[BATCH_COLUMN],
+                partition_filters=[(BATCH_COLUMN, "=", batch)],
+            )
+    else:
+        create_table_with_add_actions(
+            str(table_path),
+            Schema.from_arrow(schema.append(pa.field(BATCH_COLUMN, pa.string(), nullable=False))),
+            actions,
+            mode="error",
+            partition_by=[BATCH_COLUMN],
+            name=table_name,
+            # only delta.* keys are accepted at creation; sluice.* ones go through ALTER
+            configuration={"delta.targetFileSize": str(TARGET_FILE_SIZE)},
+        )
+    table = DeltaTable(str(table_path))
     current = table.metadata().configuration
-    if any(current.get(name) != value for name, value in keys.items()):
-        # the writer accepts only delta.* properties; custom ones go through ALTER
-        table.alter.set_table_properties(keys, raise_if_not_exists=False)
-    return {"rows": rows, "version": table.version()}
+    changed = {name: value for name, value in declared_keys(stream).items() if current.get(name) != value}
+    if changed:
+        table.alter.set_table_properties(changed, raise_if_not_exists=False)
+        table = DeltaTable(str(table_path))
+    version = table.version()
+    vacuumed = _vacuum(table, table_path)
+    return {
+        "rows": rows,
+        "version": version,
+        "files": len(landed),
+        "bytes": sum(f.size for f in landed),
+        "vacuumed": vacuumed,
+    }
+
+
+def commit_batch(source: str, stream: StreamConfig, batch: str, lake_root: Path | None = None) -> dict[str, Any]:
+    """Commit the files of the batch's landing manifest (see :func:`commit_files`)."""
+    batch_start(batch)
+    lake_root = lake_root or config.lake_root()
+    manifest = read_manifest(lake_root, source, stream.name, batch)
+    files = [lake_root / name for name in manifest["files"]]
+    return commit_files(lake_root, source, stream, batch, files, landed_rows=manifest["landed"])

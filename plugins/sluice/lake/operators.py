@@ -19,11 +19,15 @@ class BronzeCommitOperator(StreamBatchOperator):
         stream = load_source(self.source).stream(self.stream)
         result = commit_batch(self.source, stream, self.batch)
         self.log.info(
-            "bronze/%s/%s batch %s: %d rows, table version %d",
+            "bronze/%s/%s batch %s: %d rows in %d registered file(s) of %d bytes, table version %d;"
+            " %d replaced file(s) vacuumed",
             self.source,
             self.stream,
             self.batch,
             result["rows"],
+            result["files"],
+            result["bytes"],
             result["version"],
+            result["vacuumed"],
         )
         return result

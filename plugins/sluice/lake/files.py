@@ -1,0 +1,73 @@
+"""Where a bronze table's data files live, and which of them the table still references.
+
+A landing writes its Parquet files straight into the bronze table's partition folder
+(``bronze/<source>/<stream>/_sluice_batch=<batch>/``), where the bronze commit registers
+them without copying. Until then they are invisible to readers: a Delta reader sees only
+the files its log references.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+BATCH_COLUMN = "_sluice_batch"
+
+log = logging.getLogger(__name__)
+
+
+def bronze_table_path(lake_root: Path, source: str, stream: str) -> Path:
+    return lake_root / "bronze" / source / stream
+
+
+def batch_folder(table_path: Path, batch: str) -> Path:
+    """The partition folder of ``batch``; add actions name files relative to the table."""
+    return table_path / f"{BATCH_COLUMN}={batch}"
+
+
+def _in_batch(paths: list[str], batch: str) -> set[str]:
+    prefix = f"{BATCH_COLUMN}={batch}/"
+    return {path for path in paths if path.startswith(prefix)}
+
+
+def active_files(table: Any, batch: str) -> set[str]:
+    """Paths (relative to the table) of the batch's files in the table's current version."""
+    return _in_batch(table.get_add_actions(flatten=True).column("path").to_pylist(), batch)
+
+
+def referenced_files(table_path: Path, batch: str) -> set[str]:
+    """Paths (relative to the table) of the batch's files that the table references.
+
+    Active files of the current version and tombstones (removed files kept for readers of
+    older versions until vacuum deletes them). Empty when there is no table yet.
+    """
+    from deltalake import DeltaTable
+
+    if not DeltaTable.is_deltatable(str(table_path)):
+        return set()
+    table = DeltaTable(str(table_path))
+    tombstoned = table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
+    return active_files(table, batch) | _in_batch(tombstoned, batch)
+
+
+def remove_unreferenced_files(table_path: Path, batch: str, keep: Iterable[str] = ()) -> list[Path]:
+    """Delete files of the batch's folder that no table version references.
+
+    They are what killed or superseded landing attempts left. ``keep`` names files (relative
+    to the table) that must stay though the table does not reference them yet: the
+    files of the batch's current landing manifest, which a commit may still register.
+    """
+    folder = batch_folder(table_path, batch)
+    if not folder.is_dir():
+        return []
+    wanted = referenced_files(table_path, batch) | set(keep)
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.relative_to(table_path).as_posix() not in wanted:
+            path.unlink()
+            removed.append(path)
+    if removed:
+        log.info("removed %d unreferenced file(s) from %s", len(removed), folder)
+    return removed
