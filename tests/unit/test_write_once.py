@@ -88,6 +88,10 @@ def test_a_rerun_replaces_the_batch_its_old_files_are_tombstoned_then_vacuumed(l
     folder = table_path(lake_root) / f"_sluice_batch={B1}"
     assert sorted(folder.iterdir()) == landed_files(lake_root, "demo", "users", B1)
     assert DeltaTable(str(table_path(lake_root))).to_pyarrow_table().num_rows == 4
+    # the vacuumed files stay listed as tombstones; a retry neither commits nor vacuums again
+    version = DeltaTable(str(table_path(lake_root))).version()
+    assert commit_batch("demo", STREAM, B1, lake_root)["vacuumed"] == 0
+    assert DeltaTable(str(table_path(lake_root))).version() == version
 
 
 def test_a_new_column_evolves_the_table_schema(lake_root):

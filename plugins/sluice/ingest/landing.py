@@ -318,9 +318,9 @@ class _StreamWriter:
         columns = {
             "_airbyte_raw_id": pa.array([buffer.raw_ids[i] for i in keep], pa.string()),
             # Airbyte's milliseconds, stored in microseconds like every timestamp of a Delta table
-            "_airbyte_extracted_at": pa.array([buffer.emitted[i] * 1000 for i in keep], pa.int64()).cast(
-                EXTRACTED_AT_TYPE
-            ),
+            "_airbyte_extracted_at": pa.array([buffer.emitted[i] for i in keep], pa.int64())
+            .cast(pa.timestamp("ms", tz="UTC"))
+            .cast(EXTRACTED_AT_TYPE),
             "_airbyte_generation_id": pa.array([0] * len(keep), pa.int64()),
             "_airbyte_meta": pa.array([buffer.metas[i] for i in keep], AIRBYTE_META_TYPE),
         }

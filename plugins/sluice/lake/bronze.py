@@ -94,11 +94,9 @@ def _stat_value(value: Any, upper: bool) -> Any:
         return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bytes):
-        return None
-    return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value if isinstance(value, bool | int | str) else None
 
 
 def file_stats(metadata: pq.FileMetaData, min_max: Sequence[str]) -> dict[str, Any]:
@@ -226,9 +224,13 @@ def _vacuum(table: Any, table_path: Path) -> int:
     """Delete files removed longer ago than the retention; returns how many."""
     hours = retention_hours()
     expired = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=True)
-    if not any((table_path / path).exists() for path in expired):
-        return 0  # a vacuum with nothing to delete would still add two log entries
-    return len(table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False))
+    # tombstones stay listed after their files are gone; vacuuming only those would still
+    # add two log entries
+    present = {path for path in (table_path / name for name in expired) if path.exists()}
+    if not present:
+        return 0
+    table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False)
+    return sum(1 for path in present if not path.exists())
 
 
 def commit_files(
