@@ -1,23 +1,28 @@
 """Run one complete 6-hour batch through every platform DAG, then print a summary.
 
-Each DAG runs with real Airflow task execution (``airflow dags test``) in dependency
-order: every source's ingestion DAG, then the transform. Exits non-zero if any run
-failed. Rerunning a batch replaces it, so running this twice gives the same tables.
+Every DAG runs in this one process, in dependency order (every source's ingestion DAG,
+then the transform), with Airflow's own in-process task execution (what ``airflow dags
+test`` uses): one Airflow start-up for the whole batch instead of one per DAG. Each run
+gets the identity the scheduler would give it: logical date = interval start, the
+interval as its data interval, started now. A DAG that already has a run for the
+interval (scheduled, backfilled or an earlier ``make run``) has that run cleared and run
+again, so the UI keeps one history per interval. Exits non-zero if any run failed.
+Rerunning a batch replaces it: running this twice gives the same tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sluice import config
 from sluice.batch import batch_id, parse_utc
-from sluice.report import batch_summary, format_summary
 from sluice.sources import source_names
 
 INTERVAL = timedelta(hours=6)
@@ -36,35 +41,103 @@ def parse_start(text: str) -> datetime:
     return start
 
 
-def dag_run_state(dag_id: str, logical_date: datetime) -> str | None:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
+@contextlib.contextmanager
+def scheduler_identity(start: datetime, end: datetime) -> Iterator[None]:
+    """Make ``DAG.test`` run the interval [start, end) as the scheduler would.
 
-    with create_session() as session:
-        run = (
-            session.query(DagRun)
-            .filter(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
-            .order_by(DagRun.id.desc())
-            .first()
+    ``DAG.test`` deletes any run at the logical date and creates a manual one that
+    covers the interval *ending* at it and "started" at it. Instead, keep an existing
+    run of the interval (its task instances were just cleared) or create a manual run
+    with logical date ``start``, data interval [start, end) and start date now.
+    """
+    from airflow.models import dagrun
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    original = dagrun.get_or_create_dagrun
+
+    def get_or_create(*, dag, session, conf, **_: object):
+        now = datetime.now(UTC)
+        run = session.scalar(
+            dagrun.select(dagrun.DagRun).where(dagrun.DagRun.dag_id == dag.dag_id, dagrun.DagRun.logical_date == start)
         )
-        return str(run.state) if run else None
+        if run is not None and (run.data_interval_start, run.data_interval_end) == (start, end):
+            run.dag = dag
+            run.state, run.start_date, run.end_date = DagRunState.RUNNING, now, None
+            session.commit()
+            return run
+        if run is not None:  # a run at this date covering another interval is not this batch's
+            session.delete(run)
+            session.commit()
+        return dag.create_dagrun(
+            run_id=dagrun.DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=start, run_after=end),
+            logical_date=start,
+            data_interval=(start, end),
+            run_after=end,
+            conf=conf,
+            run_type=DagRunType.MANUAL,
+            state=DagRunState.RUNNING,
+            triggered_by=DagRunTriggeredByType.CLI,
+            triggering_user_name="make run",
+            start_date=now,
+            session=session,
+        )
+
+    dagrun.get_or_create_dagrun = get_or_create
+    try:
+        yield
+    finally:
+        dagrun.get_or_create_dagrun = original
 
 
-def run_dag(dag_id: str, logical_date: datetime, log_dir: Path) -> bool:
-    log_path = log_dir / f"{dag_id}.log"
-    started = time.monotonic()
-    print(f"  {dag_id:<24}", end="", flush=True)
+@contextlib.contextmanager
+def output_to(log_path: Path) -> Iterator[object]:
+    """Send everything written to stdout and stderr (Airflow's, dbt's, the connector's) to
+    ``log_path``; yields a stream to the original stdout for progress lines."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(1), "w", buffering=1)
     with log_path.open("w") as log:
-        proc = subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, logical_date.isoformat()],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ,
-        )
-    state = dag_run_state(dag_id, logical_date)
-    ok = proc.returncode == 0 and state == "success"
-    print(f"{state or 'not run'} in {time.monotonic() - started:.1f} s" + ("" if ok else f"  (log: {log_path})"))
-    return ok
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield console
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            console.close()
+
+
+def run_dags(dag_ids: list[str], start: datetime, log_path: Path) -> bool:
+    """Run each DAG for the interval starting at ``start``, stopping at the first failure."""
+    end = start + INTERVAL
+    with output_to(log_path) as console:
+        from airflow.dag_processing.dagbag import BundleDagBag
+
+        folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        bag = BundleDagBag(dag_folder=folder, bundle_path=folder, bundle_name="dags-folder")
+        if bag.import_errors:
+            print(f"  DAG import errors (log: {log_path}):", file=console)
+            for path, error in bag.import_errors.items():
+                print(f"    {path}: {error.strip().splitlines()[-1]}", file=console)
+            return False
+        for dag_id in dag_ids:
+            started = time.monotonic()
+            print(f"  {dag_id:<24}", end="", file=console)
+            with scheduler_identity(start, end):
+                run = bag.dags[dag_id].test(logical_date=start, run_after=end)
+            state = str(run.state)
+            ok = state == "success"
+            took = f"{state} in {time.monotonic() - started:.1f} s"
+            print(took + ("" if ok else f"  (log: {log_path})"), file=console)
+            if not ok:
+                return False
+    return True
 
 
 def main() -> int:
@@ -79,11 +152,11 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
 
     print(f"Sluice batch {batch}: [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC")
-    # A manual run at logical date T covers the interval ending at T.
-    for dag_id in dag_ids:
-        if not run_dag(dag_id, end, log_dir):
-            print(f"\nBatch {batch} FAILED in {dag_id}.")
-            return 1
+    if not run_dags(dag_ids, start, log_dir / "run.log"):
+        print(f"\nBatch {batch} FAILED.")
+        return 1
+    from sluice.report import batch_summary, format_summary
+
     print()
     print(format_summary(batch_summary(batch)))
     print(f"\nLake:      {config.lake_root()}")

@@ -27,7 +27,9 @@ def batch_summary(batch: str, lake_root: Path | None = None, warehouse: Path | N
             landing[f"{name}.{stream.name}"] = {k: manifest[k] for k in ("read", "landed", "quarantined")}
     tables: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
     views: dict[str, list[str]] = {layer: [] for layer in LAYERS}
-    con = connect(warehouse, read_only=True)
+    # not read-only: in the process that just ran dbt, dbt-duckdb still holds the file
+    # read-write, and DuckDB opens one file with one configuration per process
+    con = connect(warehouse)
     try:
         listed = con.execute(
             "SELECT table_schema, table_name, table_type FROM information_schema.tables"

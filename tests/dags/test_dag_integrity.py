@@ -67,16 +67,25 @@ def test_ingestion_lands_then_commits_and_loads_each_stream_then_publishes_its_a
     assert len(tasks["publish"]["upstream"]) == 3
 
 
-def test_transform_waits_for_the_asset_then_runs_every_model_in_dependency_order(dagbag):
+def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependency_order(dagbag):
     tasks = dagbag["dags"]["transform"]["tasks"]
     assert tasks["wait_for_faker"]["inlets"] == ["sluice.bronze.faker"]
-    suffix = "_model_build"
-    models = {task_id[4 : -len(suffix)] for task_id in tasks if task_id.startswith("dbt.") and task_id.endswith(suffix)}
+    build = tasks["dbt.dbt_producer_watcher"]
+    assert build["upstream"] == ["wait_for_faker"] and build["pool"] == "sluice_warehouse"
+    models = {task_id.split(".")[1] for task_id in tasks if task_id.startswith("dbt.") and task_id.endswith(".run")}
     assert {"stg_faker__users", "customers", "dim_customers", "fct_purchases", "revenue_per_customer"} <= models
-    assert "wait_for_faker" in tasks[f"dbt.stg_faker__users{suffix}"]["upstream"]
-    assert f"dbt.customers{suffix}" in tasks[f"dbt.dim_customers{suffix}"]["upstream"]
-    assert f"dbt.fct_purchases{suffix}" in tasks[f"dbt.revenue_per_customer{suffix}"]["upstream"]
-    assert all(task["pool"] == "sluice_warehouse" for task_id, task in tasks.items() if task_id.startswith("dbt."))
+    for model in models:  # each model is a task, followed by a task for its tests
+        assert tasks[f"dbt.{model}.test"]["upstream"] == [f"dbt.{model}.run"]
+    # the first models report once the build is done, failed or not; the rest follow their parents
+    assert tasks["dbt.stg_faker__users.run"]["upstream"] == ["dbt.dbt_producer_watcher"]
+    assert tasks["dbt.stg_faker__users.run"]["trigger_rule"] == "one_done"
+    assert tasks["dbt.dim_customers.run"]["upstream"] == ["dbt.customers.test"]
+    assert tasks["dbt.dim_customers.run"]["trigger_rule"] == "all_success"
+    assert "dbt.fct_purchases.test" in tasks["dbt.revenue_per_customer.run"]["upstream"]
+    # only the build writes to the warehouse
+    assert [task_id for task_id, task in tasks.items() if task["pool"] == "sluice_warehouse"] == [
+        "dbt.dbt_producer_watcher"
+    ]
 
 
 def test_cluster_policy_rejects_a_dag_that_breaks_the_conventions(tmp_path):

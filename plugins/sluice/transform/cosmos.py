@@ -1,11 +1,19 @@
 """The dbt project as one Cosmos task group, rendered from the manifest.
 
 Rendering reads ``target/manifest.json`` only: parsing the DAG folder never starts dbt.
-Each model becomes one task running `dbt build` on it (the model, then its tests); a test spanning several
-models runs once all of them are built, across layers, which is why the whole project
-is one group rather than one group per layer. Incremental models get the run's batch
-window as the dbt vars ``batch_start``/``batch_end``, so a backfill reprocesses exactly
-its intervals.
+Every model is its own task followed by its tests (``TestBehavior.BUILD``); a test
+spanning several models runs once all of them are built, across layers, which is why the
+whole project is one group rather than one group per layer. Incremental models get the
+run's batch window as the dbt vars ``batch_start``/``batch_end``, so a backfill
+reprocesses exactly its intervals.
+
+Two ways of running it (``SLUICE_DBT_EXECUTION``):
+
+- ``watcher`` (default): one ``dbt build`` of the whole project (Cosmos' producer task)
+  runs first; then each model's task reads that model's outcome from the build. The
+  model tasks only report, so they neither hold the warehouse nor start dbt again.
+- ``local``: each model's task runs ``dbt build`` on its model (one dbt invocation per
+  model).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from sluice import config
 from sluice.batch import BATCH_END_TEMPLATE, BATCH_ID_TEMPLATE
 
 PROFILE_NAME = "sluice"
+EXECUTION_MODES = ("watcher", "local")
 
 
 class ManifestMissingError(FileNotFoundError):
@@ -25,6 +34,13 @@ class ManifestMissingError(FileNotFoundError):
 
 def dbt_target() -> str:
     return os.environ.get("SLUICE_DBT_TARGET", "duckdb")
+
+
+def dbt_execution() -> str:
+    mode = os.environ.get("SLUICE_DBT_EXECUTION", "watcher")
+    if mode not in EXECUTION_MODES:
+        raise ValueError(f"SLUICE_DBT_EXECUTION={mode!r}: expected one of {', '.join(EXECUTION_MODES)}")
+    return mode
 
 
 def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
@@ -42,7 +58,17 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
     # Cosmos wraps the path in ObjectStoragePath, whose first use registers every
     # provider's filesystem (boto3 included): ~0.4 s per parse for a local file.
     project.manifest_path = manifest
-    return DbtTaskGroup(
+    watcher = dbt_execution() == "watcher"
+    operator_args: dict[str, Any] = {
+        "vars": {"batch_start": BATCH_ID_TEMPLATE, "batch_end": BATCH_END_TEMPLATE},
+        "env": {"SLUICE_WAREHOUSE_PATH": str(config.warehouse_path())},
+        "append_env": True,
+        "pool": config.WAREHOUSE_POOL,
+    }
+    if watcher:
+        # model tasks read the build's outcome once it is done: no waiting in the triggerer
+        operator_args.update(deferrable=False, poke_interval=5, mode="poke")
+    group = DbtTaskGroup(
         group_id=group_id,
         project_config=project,
         profile_config=ProfileConfig(
@@ -50,20 +76,57 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
             target_name=dbt_target(),
             profiles_yml_filepath=project_dir / "profiles.yml",
         ),
-        execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+        ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.BUILD,
-            # a test on several models (relationships) runs once all of them are built
-            should_detach_multiple_parents_tests=True,
+            # the watcher's build runs the tests; each model's tests then get their own task
+            test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
+            # a test on several models (relationships) runs once all of them are built; the
+            # watcher's build orders it itself and reports it with its models' tests
+            should_detach_multiple_parents_tests=not watcher,
             # per-model datasets are not used, and Airflow 2.11 fails to record their aliases
             emit_datasets=False,
         ),
-        operator_args={
-            "vars": {"batch_start": BATCH_ID_TEMPLATE, "batch_end": BATCH_END_TEMPLATE},
-            "env": {"SLUICE_WAREHOUSE_PATH": str(config.warehouse_path())},
-            "append_env": True,
-            "pool": config.WAREHOUSE_POOL,
-        },
+        operator_args=operator_args,
         **kwargs,
     )
+    if watcher:
+        _run_models_after_the_build(group)
+    return group
+
+
+def _run_models_after_the_build(group: Any) -> None:
+    """Order the watcher group: the one ``dbt build`` first, then the model tasks.
+
+    Cosmos starts the model tasks beside the build, each waiting in a worker slot or the
+    triggerer for its model. Placed after the build, each finds its outcome at once. The
+    first models run once the build is done, failed or not (``one_done``), so a model
+    that built shows success and a failed one fails; dbt skips what depends on a failed
+    model and Airflow stops its tasks. A build that never ran (its inputs are not
+    ready) skips them all. Only the build writes to the warehouse, so only it takes the
+    warehouse pool.
+    """
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
+
+    producer = done = None
+    models = []
+    for task in group:
+        name = task.task_id.rsplit(".", 1)[-1]
+        if name == PRODUCER_WATCHER_TASK_ID:
+            producer = task
+        elif name == PRODUCER_WATCHER_DONE_TASK_ID:
+            done = task
+        else:
+            models.append(task)
+    if producer is None:
+        raise RuntimeError(f"Cosmos rendered no {PRODUCER_WATCHER_TASK_ID} task in {group.group_id}")
+    for task in models:
+        task.pool = "default_pool"
+        if not task.upstream_task_ids:
+            task.trigger_rule = "one_done"
+            producer >> task
+    if done is not None:
+        done.pool = "default_pool"
