@@ -56,15 +56,15 @@ $(AIRFLOW_HOME)/.ready: $(VENV)/.installed include/airflow/pools.json
 setup: install connectors dbt-manifest airflow-home
 
 .PHONY: run up backfill test test-airflow2 bench lint clean
-run: setup  ## run one complete 6-hour batch through every platform DAG (BATCH=... to choose)
-	$(BIN)/python include/scripts/run_batch.py $(if $(BATCH),--batch $(BATCH))
+run: setup  ## run one complete 6-hour batch through every platform DAG (BATCH=... to choose, DAG=... for one)
+	$(BIN)/python include/scripts/run_batch.py $(if $(BATCH),--batch $(BATCH)) $(if $(DAG),--dag $(DAG))
 
 up: setup  ## serve the Airflow UI on localhost:8080 with scheduler, DAG processor and triggerer
 	include/scripts/up.sh
 
-backfill: setup  ## make backfill DAG=ingest_faker START=2026-11-20 END=2026-11-21 (END exclusive)
-	@test -n "$(DAG)" -a -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill DAG=<dag_id> START=<date> END=<date>"; exit 2; }
-	$(BIN)/python include/scripts/backfill.py --dag $(DAG) --start $(START) --end $(END)
+backfill: setup  ## make backfill START=2026-11-20 END=2026-11-21 (END exclusive; every platform DAG, or DAG=<id>)
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=<date> END=<date> [DAG=<dag_id>]"; exit 2; }
+	$(BIN)/python include/scripts/backfill.py $(if $(DAG),--dag $(DAG)) --start $(START) --end $(END)
 
 test: setup $(VENV2)/.installed  ## the whole test suite (Airflow 3 and Airflow 2.11)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -3,10 +3,18 @@
     (inclusive) and `batch_end` (exclusive). Batch ids look like
     20261120T060000Z, so plain string comparison follows time order.
     A missing bound is open, and with neither var set the whole history is read.
+    Without the vars, the environment's SLUICE_BATCH_START / SLUICE_BATCH_END
+    give the window, read only when executing: dbt re-parses the whole project
+    when --vars change, but not for an environment variable it never saw while
+    parsing, so each batch reuses the saved parse.
 -#}
 {% macro sluice_batch_window(column='_sluice_batch') -%}
     {%- set batch_start = var('batch_start', none) -%}
     {%- set batch_end = var('batch_end', none) -%}
+    {%- if execute and batch_start is none and batch_end is none -%}
+        {%- set batch_start = env_var('SLUICE_BATCH_START', '') or none -%}
+        {%- set batch_end = env_var('SLUICE_BATCH_END', '') or none -%}
+    {%- endif -%}
     {%- set predicates = [] -%}
 
     {%- if batch_start is not none -%}

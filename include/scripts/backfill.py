@@ -1,11 +1,14 @@
-"""Backfill one DAG over [START, END) and wait until every run has finished.
+"""Backfill DAGs over [START, END) and wait until every run has finished.
 
-Airflow 3: ``airflow backfill create`` queues the runs and a scheduler runs them; when
-no scheduler is alive (no ``make up``), a temporary scheduler (creating no scheduled runs
-of its own) and API server (tasks report through its execution API) are started on a
-free port, and stopped afterwards. Airflow 2.11: ``airflow dags
-backfill`` runs the intervals in-process. Either way, the runs' states are reported and
-the exit status is non-zero unless all succeeded.
+Without ``--dag``, every platform DAG: each source's ingestion, then the transform.
+Airflow 3: one ``airflow backfill create`` per DAG queues the runs and a scheduler runs
+them all at once, so a source's next interval lands while the transform builds the
+previous one (each DAG still takes its own intervals in order). When no scheduler is
+alive (no ``make up``), a temporary scheduler (creating no scheduled runs of its own)
+and API server (tasks report through its execution API) are started on a free port, and
+stopped afterwards. Airflow 2.11: ``airflow dags backfill`` runs each DAG's intervals
+in-process, one DAG after the other. Either way, the runs' states are reported and the
+exit status is non-zero unless all succeeded.
 """
 
 from __future__ import annotations
@@ -101,43 +104,57 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def backfill_airflow3(dag_id: str, start: datetime, end: datetime, timeout: float) -> list[tuple[str, str]]:
+def platform_dags() -> list[str]:
+    """Every platform DAG, in the order their intervals depend on each other."""
+    from sluice.sources import source_names
+
+    return [f"ingest_{name}" for name in source_names()] + ["transform"]
+
+
+def is_paused(dag_id: str) -> bool:
+    return "True" in airflow_cli("dags", "details", dag_id, "-o", "plain").stdout.split("is_paused")[-1][:40]
+
+
+def backfill_airflow3(
+    dag_ids: list[str], start: datetime, end: datetime, timeout: float
+) -> dict[str, list[tuple[str, str]]]:
     airflow_cli("dags", "reserialize")
-    paused = "True" in airflow_cli("dags", "details", dag_id, "-o", "plain").stdout.split("is_paused")[-1][:40]
+    paused = [dag_id for dag_id in dag_ids if is_paused(dag_id)]
     started: list[subprocess.Popen] = []
     if not scheduler_alive():
         log_dir = Path(os.environ["AIRFLOW_HOME"])
         print(f"starting a scheduler and API server for the backfill (logs: {log_dir}/backfill-*.log)")
         started = start_airflow(log_dir)
     try:
-        airflow_cli("dags", "unpause", dag_id)  # a paused DAG's backfill never starts
-        airflow_cli(
-            "backfill",
-            "create",
-            "--dag-id",
-            dag_id,
-            "--from-date",
-            start.isoformat(),
-            "--to-date",
-            (end - timedelta(seconds=1)).isoformat(),
-            "--max-active-runs",
-            "1",
-            "--reprocess-behavior",
-            "completed",
-        )
+        for dag_id in dag_ids:
+            airflow_cli("dags", "unpause", dag_id)  # a paused DAG's backfill never starts
+            airflow_cli(
+                "backfill",
+                "create",
+                "--dag-id",
+                dag_id,
+                "--from-date",
+                start.isoformat(),
+                "--to-date",
+                (end - timedelta(seconds=1)).isoformat(),
+                "--max-active-runs",
+                "1",
+                "--reprocess-behavior",
+                "completed",
+            )
         deadline = time.monotonic() + timeout
         while True:
-            runs = backfill_runs(dag_id, start, end)
-            if runs and all(state in TERMINAL for _, state in runs):
+            runs = {dag_id: backfill_runs(dag_id, start, end) for dag_id in dag_ids}
+            if all(r and all(state in TERMINAL for _, state in r) for r in runs.values()):
                 return runs
             if time.monotonic() > deadline:
-                raise SystemExit(f"backfill of {dag_id} not finished after {timeout:.0f} s: {runs}")
+                raise SystemExit(f"backfill not finished after {timeout:.0f} s: {runs}")
             for proc in started:
                 if proc.poll() is not None:
                     raise SystemExit(f"{' '.join(proc.args[1:2])} exited with {proc.returncode}")
-            time.sleep(3)
+            time.sleep(2)
     finally:
-        if paused:
+        for dag_id in paused:
             airflow_cli("dags", "pause", dag_id, check=False)
         for proc in started:
             stop(proc)
@@ -168,25 +185,29 @@ def main() -> int:
     # on SIGTERM, unwind through the finally blocks that stop what was started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dag", required=True)
+    parser.add_argument("--dag", action="append", help="DAG to backfill (repeatable; default: every platform DAG)")
     parser.add_argument("--start", required=True, type=parse_utc, help="first interval start (inclusive)")
     parser.add_argument("--end", required=True, type=parse_utc, help="end of the last interval (exclusive)")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     if args.end <= args.start:
         raise SystemExit("--end must be after --start")
+    dag_ids = args.dag or platform_dags()
     started = time.monotonic()
     if AIRFLOW_3:
-        runs = backfill_airflow3(args.dag, args.start, args.end, args.timeout)
+        runs = backfill_airflow3(dag_ids, args.start, args.end, args.timeout)
     else:
-        runs = backfill_airflow2(args.dag, args.start, args.end)
+        runs = {dag_id: backfill_airflow2(dag_id, args.start, args.end) for dag_id in dag_ids}
     print(
-        f"\nBackfill of {args.dag} [{args.start:%Y-%m-%d %H:%M}, {args.end:%Y-%m-%d %H:%M}) UTC "
+        f"\nBackfill of {', '.join(dag_ids)} [{args.start:%Y-%m-%d %H:%M}, {args.end:%Y-%m-%d %H:%M}) UTC "
         f"on Airflow {airflow.__version__}, {time.monotonic() - started:.1f} s:"
     )
-    for logical_date, state in runs:
-        print(f"  {logical_date}  {state}")
-    ok = bool(runs) and all(state == "success" for _, state in runs)
+    ok = True
+    for dag_id, dag_runs in runs.items():
+        print(f"  {dag_id}")
+        for logical_date, state in dag_runs:
+            print(f"    {logical_date}  {state}")
+        ok = ok and bool(dag_runs) and all(state == "success" for _, state in dag_runs)
     print("all runs succeeded" if ok else "SOME RUNS DID NOT SUCCEED")
     return 0 if ok else 1
 

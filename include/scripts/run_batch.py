@@ -143,11 +143,12 @@ def run_dags(dag_ids: list[str], start: datetime, log_path: Path) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", help="interval start in UTC, e.g. 2026-11-20T06:00 (default: latest complete)")
+    parser.add_argument("--dag", action="append", help="run only this DAG (repeatable; default: every platform DAG)")
     args = parser.parse_args()
     start = parse_start(args.batch) if args.batch else latest_complete_interval(datetime.now(UTC))
     end = start + INTERVAL
     batch = batch_id(start)
-    dag_ids = [f"ingest_{name}" for name in source_names()] + ["transform"]
+    dag_ids = args.dag or [f"ingest_{name}" for name in source_names()] + ["transform"]
     log_dir = Path(os.environ["AIRFLOW_HOME"]) / "run-logs" / batch
     log_dir.mkdir(parents=True, exist_ok=True)
 

@@ -130,7 +130,8 @@ def transform_dag() -> DAG:
                 external_task_id="publish",
                 inlets=[source_asset(source)],
                 mode="reschedule",
-                poke_interval=60,
+                # a backfill runs the transform right behind the ingestion: look again soon
+                poke_interval=10,
                 timeout=6 * 3600,
             )
             for source in sources

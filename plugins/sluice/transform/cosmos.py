@@ -4,8 +4,8 @@ Rendering reads ``target/manifest.json`` only: parsing the DAG folder never star
 Every model is its own task followed by its tests (``TestBehavior.BUILD``); a test
 spanning several models runs once all of them are built, across layers, which is why the
 whole project is one group rather than one group per layer. Incremental models get the
-run's batch window as the dbt vars ``batch_start``/``batch_end``, so a backfill
-reprocesses exactly its intervals.
+run's batch window (``SLUICE_BATCH_START``/``SLUICE_BATCH_END``, read by the
+``sluice_batch_window`` macro), so a backfill reprocesses exactly its intervals.
 
 Two ways of running it (``SLUICE_DBT_EXECUTION``):
 
@@ -60,8 +60,12 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
     project.manifest_path = manifest
     watcher = dbt_execution() == "watcher"
     operator_args: dict[str, Any] = {
-        "vars": {"batch_start": BATCH_ID_TEMPLATE, "batch_end": BATCH_END_TEMPLATE},
-        "env": {"SLUICE_WAREHOUSE_PATH": str(config.warehouse_path())},
+        # the window as environment, not --vars: changed vars make dbt parse the project again
+        "env": {
+            "SLUICE_WAREHOUSE_PATH": str(config.warehouse_path()),
+            "SLUICE_BATCH_START": BATCH_ID_TEMPLATE,
+            "SLUICE_BATCH_END": BATCH_END_TEMPLATE,
+        },
         "append_env": True,
         "pool": config.WAREHOUSE_POOL,
     }
