@@ -1,23 +1,32 @@
-"""Shared helpers of the benchmarks: paths, the make environment, statistics."""
+"""Shared helpers of the benchmarks: paths, the make environment, statistics and the
+faker source's bare connector read."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sluice.sources import SourceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 MB = 1024 * 1024
+#: The interval that benchmarks run when they need one: the first of 2026-11-20.
+BATCH = "20261120T000000Z"
 
 
 class BenchmarkError(RuntimeError):
@@ -77,3 +86,45 @@ def machine_info() -> dict[str, Any]:
         "airflow_version": airflow_version,
         "git_commit": commit or None,
     }
+
+
+def faker_source(count: int | None = None) -> SourceConfig:
+    """The declared faker source; with ``count``, that many users (and about as many purchases)."""
+    from sluice.sources import load_source
+
+    source = load_source("faker")
+    if count is None:
+        return source
+    return dataclasses.replace(source, connector_config={**source.connector_config, "count": count})
+
+
+def write_read_inputs(source: SourceConfig, folder: Path) -> tuple[Path, Path]:
+    """Config and configured catalog files, built the way sync_batch builds them."""
+    from sluice.ingest.protocol import configured_catalog, connector_executable, discover
+
+    executable = connector_executable(source.connector)
+    catalog = configured_catalog(
+        discover(executable, source.connector_config),
+        {stream.name: stream.cursor_field for stream in source.streams},
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path, catalog_path = folder / "config.json", folder / "catalog.json"
+    config_path.write_text(json.dumps(source.connector_config))
+    catalog_path.write_text(json.dumps(catalog))
+    return config_path, catalog_path
+
+
+def time_raw_read(executable: Path, config: Path, catalog: Path) -> float:
+    """Wall seconds of ``<connector> read --config C --catalog K > /dev/null``."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(executable), "read", "--config", str(config), "--catalog", str(catalog)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace")[-2000:]
+        raise BenchmarkError(f"raw connector read failed ({proc.returncode}): {tail}")
+    return seconds

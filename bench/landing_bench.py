@@ -2,63 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import resource
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import BenchmarkError, median
+from common import BATCH, BenchmarkError, faker_source, median, time_raw_read, write_read_inputs
 
-from sluice.ingest.protocol import (
-    configured_catalog,
-    connector_executable,
-    discover,
-    read,
-)
+from sluice.ingest.protocol import connector_executable, discover, read
 from sluice.ingest.sync import stored_catalog, sync_batch
-from sluice.sources import SourceConfig, load_source
-
-BATCH = "20261120T000000Z"
-
-
-def faker_source(count: int) -> SourceConfig:
-    """The declared faker source with ``count`` users (and about as many purchases)."""
-    source = load_source("faker")
-    return dataclasses.replace(source, connector_config={**source.connector_config, "count": count})
-
-
-def write_read_inputs(source: SourceConfig, folder: Path) -> tuple[Path, Path]:
-    """Config and configured catalog files, built the way sync_batch builds them."""
-    executable = connector_executable(source.connector)
-    catalog = configured_catalog(
-        discover(executable, source.connector_config),
-        {stream.name: stream.cursor_field for stream in source.streams},
-    )
-    config_path, catalog_path = folder / "config.json", folder / "catalog.json"
-    config_path.write_text(json.dumps(source.connector_config))
-    catalog_path.write_text(json.dumps(catalog))
-    return config_path, catalog_path
-
-
-def time_raw_read(executable: Path, config: Path, catalog: Path) -> float:
-    """Wall seconds of ``<connector> read --config C --catalog K > /dev/null``."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [str(executable), "read", "--config", str(config), "--catalog", str(catalog)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace")[-2000:]
-        raise BenchmarkError(f"raw connector read failed ({proc.returncode}): {tail}")
-    return seconds
+from sluice.sources import SourceConfig
 
 
 def time_protocol_read(source: SourceConfig, catalog: Path) -> float:
