@@ -1,13 +1,15 @@
-"""Shared helpers of the benchmarks: paths, the make environment, statistics and the
-faker source's bare connector read."""
+"""Shared helpers of the benchmarks: paths, the make environment, statistics, timed
+commands and the faker source's bare connector read."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -86,6 +88,63 @@ def machine_info() -> dict[str, Any]:
         "airflow_version": airflow_version,
         "git_commit": commit or None,
     }
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of a log file, to explain a failure."""
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def timed_run(
+    command: Sequence[str | Path],
+    env: dict[str, str],
+    log: Path,
+    cwd: Path = ROOT,
+    timeout: float | None = None,
+) -> tuple[float, int]:
+    """Wall seconds and exit status of ``command``; its stdout and stderr go to ``log``.
+
+    It runs in its own process group: on a timeout or an interrupt the whole group gets
+    SIGTERM (so scripts that started servers can stop them), then SIGKILL.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(part) for part in command],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except BaseException:
+            _stop_group(proc)
+            raise
+    return time.perf_counter() - start, returncode
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 60) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def checked_run(command: Sequence[str | Path], env: dict[str, str], log: Path, **options: Any) -> float:
+    """:func:`timed_run` (same options), but a non-zero exit status is a :class:`BenchmarkError`."""
+    seconds, returncode = timed_run(command, env, log, **options)
+    if returncode != 0:
+        name = " ".join(str(part) for part in command[:3])
+        raise BenchmarkError(f"{name} ... exited with {returncode}; log {log}:\n{log_tail(log)}")
+    return seconds
 
 
 def faker_source(count: int | None = None) -> SourceConfig:
