@@ -1,6 +1,7 @@
-"""Sluice benchmarks: the platform's figures against their targets.
+"""Sluice benchmarks: the platform's figures against their targets and the bare tools.
 
-Parse time, landing and lake overhead, scaling, memory of the idle stack.
+Parse time, landing and lake overhead, scaling, the platform's batches and backfills
+against the bare work they orchestrate, memory of the idle stack.
 
 Usage: ``make bench`` or, with the make environment,
 ``.venv/bin/python bench/run.py --output bench/results.json [--only parse ...] [--quick]``.
@@ -31,8 +32,14 @@ BENCHMARKS = (
     "landing",
     "lake",
     "scale",
+    "batch",
+    "cosmos",
+    "backfill",
+    "backfill_30d",
     "up",
 )
+#: left out of a --quick run unless named with --only
+SLOW_BENCHMARKS = ("backfill_30d",)
 #: headline figure -> (unit, target, what it is)
 TARGETS: dict[str, tuple[str, float, str]] = {
     "dag_parse_seconds": ("s", 0.5, "DagBag fill of dags/, cold"),
@@ -42,6 +49,9 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "lake_bytes_written_per_landed_byte": ("x", 1.1, "lake bytes new or changed / landed Parquet bytes"),
     "scale_4x_time_ratio": ("x", 4.4, "land+commit+load time, 4x records / 1x"),
     "scale_4x_peak_memory_ratio": ("x", 1.5, "peak RSS of that process, 4x / 1x"),
+    "batch_overhead_ratio": ("x", 1.5, "make run of a batch / its bare work"),
+    "cosmos_vs_dbt_build_ratio": ("x", 1.3, "the run's dbt tasks, first start to last end / bare dbt build"),
+    "backfill_overhead_ratio": ("x", 2.0, "make backfill of a day / its bare work"),
     "up_idle_rss_mb": ("MB", 2048, "RSS of make up at idle, peak"),
 }
 
@@ -76,6 +86,30 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     return bench_scale(count=args.faker_count, factor=4)
 
 
+def run_batch(args: argparse.Namespace) -> dict[str, Any]:
+    from platform_bench import bench_batch
+
+    return {key: value for key, value in bench_batch().items() if not key.startswith("cosmos_")}
+
+
+def run_cosmos(args: argparse.Namespace) -> dict[str, Any]:
+    from platform_bench import bench_batch
+
+    return {key: value for key, value in bench_batch().items() if key.startswith(("cosmos_", "bare_batch_dbt"))}
+
+
+def run_backfill(args: argparse.Namespace) -> dict[str, Any]:
+    from platform_bench import bench_backfill
+
+    return bench_backfill(interval_count=args.backfill_intervals)
+
+
+def run_backfill_30d(args: argparse.Namespace) -> dict[str, Any]:
+    from platform_bench import bench_backfill_30d
+
+    return bench_backfill_30d(days=args.backfill_days)
+
+
 def run_up(args: argparse.Namespace) -> dict[str, Any]:
     from up_bench import bench_up
 
@@ -88,12 +122,18 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "landing": run_landing,
     "lake": run_lake,
     "scale": run_scale,
+    "batch": run_batch,
+    "cosmos": run_cosmos,
+    "backfill": run_backfill,
+    "backfill_30d": run_backfill_30d,
     "up": run_up,
 }
 #: option -> (full run, --quick run), for the options left unset on the command line
 DEFAULTS: dict[str, tuple[Any, Any]] = {
     "repeats": (3, 1),
     "faker_count": (100_000, 2_000),
+    "backfill_intervals": (4, 1),
+    "backfill_days": (7, 0.25),
     "idle_seconds": (30, 5),
     "sample_seconds": (15, 3),
 }
@@ -111,7 +151,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="for development: small counts, 1 repeat, short idle of make up; explicit options still win",
+        help="for development: small counts, 1 repeat, 1-interval backfill, backfill_30d left out; "
+        "explicit options still win",
     )
     parser.add_argument("--repeats", type=int, help="repeats of parse and landing (default 3, quick 1)")
     parser.add_argument(
@@ -119,6 +160,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         help="source-faker users for landing, lake and scale (1x); purchases are about as many, "
         "products 100 (default 100000, quick 2000)",
+    )
+    parser.add_argument(
+        "--backfill-intervals", type=int, help="6-hour intervals of the backfill benchmark (default 4, quick 1)"
+    )
+    parser.add_argument(
+        "--backfill-days",
+        type=float,
+        help="days backfilled for backfill_30d_seconds, scaled to 30; 30 measures it directly "
+        "(default 7, quick 0.25: one interval)",
     )
     parser.add_argument(
         "--synthetic-models", type=int, default=250, help="models of the synthetic project of transform_parse"
@@ -129,7 +179,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, (full, quick) in DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
-    args.only = args.only or list(BENCHMARKS)
+    if not args.only:
+        args.only = [name for name in BENCHMARKS if not (args.quick and name in SLOW_BENCHMARKS)]
     return args
 
 
@@ -174,7 +225,7 @@ def table(results: dict[str, Any]) -> str:
         status = "n/a" if value is None else "ok" if value <= target else "OVER"
         lines.append(f"{key:<40} {_fmt(value):>12}  <= {_fmt(target):<5} {status:<5} {unit}: {what}")
     lines.append("")
-    skip = set(TARGETS) | {"targets", "errors", "up_idle_processes"}
+    skip = set(TARGETS) | {"targets", "errors", "up_idle_processes", "bare_day_per_interval"}
     for key, value in results.items():
         if key in skip:
             continue
