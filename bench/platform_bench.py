@@ -163,7 +163,7 @@ def make_backfill(platform: Platform, start: datetime, end: datetime, timeout: f
     (it exits 2 with its usage line), each DAG is backfilled in dependency order
     (ingestion first, then the transform) and the times are summed.
     """
-    window = [f"START={start.isoformat(timespec='minutes')}", f"END={end.isoformat(timespec='minutes')}"]
+    window = [f"START={start:%Y-%m-%dT%H:%M}", f"END={end:%Y-%m-%dT%H:%M}"]
     log = platform.log("backfill", *window)
     seconds, returncode = timed_run([*MAKE, "backfill", *window], platform.env, log, timeout=timeout)
     if returncode == 0:
