@@ -8,6 +8,7 @@ bounded concurrency) are *set* here and *enforced* by the cluster policy in
 from __future__ import annotations
 
 from collections.abc import Iterable
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,8 @@ MAX_ACTIVE_RUNS = 1
 
 DEFAULT_ARGS: dict[str, Any] = {
     "retries": MIN_RETRIES,
-    "retry_delay": timedelta(minutes=1),
+    # first retry after a minute (SLUICE_RETRY_DELAY_SECONDS), then exponentially later
+    "retry_delay": timedelta(seconds=float(os.environ.get("SLUICE_RETRY_DELAY_SECONDS", "60"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
 }

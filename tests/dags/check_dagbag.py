@@ -63,6 +63,7 @@ for dag_id, dag in dagbag.dags.items():
                 "outlets": [str(getattr(o, "name", None) or getattr(o, "uri", o)) for o in task.outlets],
                 "inlets": [str(getattr(i, "name", None) or getattr(i, "uri", i)) for i in task.inlets],
                 "pool": task.pool,
+                "retries": task.retries,
                 "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
             }
             for task in dag.tasks

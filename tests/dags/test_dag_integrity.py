@@ -53,7 +53,7 @@ def test_every_dag_follows_the_conventions(dagbag):
         assert "sluice" in dag["tags"] and len(dag["tags"]) >= 2
         assert dag["owners"] == ["data-platform"]
         assert dag["doc_md"] and not dag["catchup"] and dag["max_active_runs"] == 1
-        assert dag["retries"] >= 2 and dag["backoff"]
+        assert dag["backoff"]
         assert (dag["timetable"], dag["cron"], dag["timezone"]) == ("CronDataIntervalTimetable", "0 */6 * * *", "UTC")
 
 
@@ -82,6 +82,8 @@ def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependenc
     assert tasks["dbt.dim_customers.run"]["upstream"] == ["dbt.customers.test"]
     assert tasks["dbt.dim_customers.run"]["trigger_rule"] == "all_success"
     assert "dbt.fct_purchases.test" in tasks["dbt.revenue_per_customer.run"]["upstream"]
+    # a retried build would be skipped by Cosmos: the model tasks retry, each running its model
+    assert build["retries"] == 0 and tasks["dbt.dim_customers.run"]["retries"] >= 2
     # only the build writes to the warehouse
     assert [task_id for task_id, task in tasks.items() if task["pool"] == "sluice_warehouse"] == [
         "dbt.dbt_producer_watcher"

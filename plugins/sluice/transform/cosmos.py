@@ -127,6 +127,9 @@ def _run_models_after_the_build(group: Any) -> None:
             models.append(task)
     if producer is None:
         raise RuntimeError(f"Cosmos rendered no {PRODUCER_WATCHER_TASK_ID} task in {group.group_id}")
+    # a retried build is skipped by Cosmos, which would skip every model; the model tasks
+    # retry instead, each by running its own model
+    producer.retries = 0
     for task in models:
         task.pool = "default_pool"
         if not task.upstream_task_ids:
