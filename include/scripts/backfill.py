@@ -20,8 +20,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import airflow
 
@@ -32,18 +34,7 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 # executors start `airflow tasks run` from PATH: it must be this environment's
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 TERMINAL = {"success", "failed"}
-
-
-def airflow_cli(*args: str, check: bool = True, retries: int = 5) -> subprocess.CompletedProcess:
-    """Run the Airflow CLI, retrying SQLite's "database is locked" while a scheduler writes."""
-    for attempt in range(retries):
-        proc = subprocess.run([AIRFLOW, *args], capture_output=True, text=True)
-        if proc.returncode == 0 or "database is locked" not in proc.stderr + proc.stdout:
-            break
-        time.sleep(1 + attempt)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"airflow {' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return proc
+T = TypeVar("T")
 
 
 def backfill_runs(dag_id: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
@@ -62,9 +53,78 @@ def backfill_runs(dag_id: str, start: datetime, end: datetime) -> list[tuple[str
         return [((run.logical_date if AIRFLOW_3 else run.execution_date).isoformat(), str(run.state)) for run in runs]
 
 
+def retry_locked(action: Callable[[], T], attempts: int = 10) -> T:
+    """Run a metadata-DB action, retrying SQLite's "database is locked" while a scheduler writes."""
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def scheduler_alive() -> bool:
-    proc = airflow_cli("jobs", "check", "--job-type", "SchedulerJob", "--allow-multiple", "--limit", "10", check=False)
-    return proc.returncode == 0
+    """Whether a scheduler (``make up``'s) heartbeats in this Airflow home."""
+    from airflow.jobs.job import Job
+    from airflow.utils.session import create_session
+    from airflow.utils.state import JobState
+    from sqlalchemy import select
+
+    query = select(Job).where(Job.job_type == "SchedulerJob", Job.state == JobState.RUNNING)
+    with create_session() as session:
+        return any(job.is_alive() for job in session.scalars(query))
+
+
+def serialize_dags() -> None:
+    """Parse the DAG folder and write the DAGs to the metadata DB (``airflow dags reserialize``)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        manager = DagBundlesManager()
+        manager.sync_bundles_to_db(session=session)
+        session.commit()
+        for bundle in manager.get_all_dag_bundles():
+            bundle.initialize()
+            bag = BundleDagBag(bundle.path, bundle_path=bundle.path, bundle_name=bundle.name)
+            if bag.import_errors:
+                raise SystemExit(f"DAG import errors: {bag.import_errors}")
+            sync_bag_to_db(bag, bundle.name, bundle_version=bundle.get_current_version(), session=session)
+
+
+def set_paused(dag_id: str, paused: bool) -> bool:
+    """Pause or unpause ``dag_id``; returns whether it was paused before."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        model = DagModel.get_dagmodel(dag_id, session=session)
+        if model is None:
+            raise SystemExit(f"no DAG {dag_id!r} in the DAG folder")
+        was_paused = bool(model.is_paused)
+        model.is_paused = paused
+        return was_paused
+
+
+def create_backfill(dag_id: str, start: datetime, end: datetime) -> None:
+    """``airflow backfill create`` of [start, end), rerunning intervals that already ran."""
+    from airflow.models.backfill import ReprocessBehavior, _create_backfill
+
+    _create_backfill(
+        dag_id=dag_id,
+        from_date=start,
+        to_date=end - timedelta(seconds=1),
+        max_active_runs=1,
+        reverse=False,
+        dag_run_conf=None,
+        triggering_user_name="make backfill",
+        reprocess_behavior=ReprocessBehavior.COMPLETED,
+    )
 
 
 def free_port() -> int:
@@ -111,37 +171,22 @@ def platform_dags() -> list[str]:
     return [f"ingest_{name}" for name in source_names()] + ["transform"]
 
 
-def is_paused(dag_id: str) -> bool:
-    return "True" in airflow_cli("dags", "details", dag_id, "-o", "plain").stdout.split("is_paused")[-1][:40]
-
-
 def backfill_airflow3(
     dag_ids: list[str], start: datetime, end: datetime, timeout: float
 ) -> dict[str, list[tuple[str, str]]]:
-    airflow_cli("dags", "reserialize")
-    paused = [dag_id for dag_id in dag_ids if is_paused(dag_id)]
+    # Prepared in this process: each `airflow` command would pay Airflow's start-up again.
     started: list[subprocess.Popen] = []
     if not scheduler_alive():
         log_dir = Path(os.environ["AIRFLOW_HOME"])
         print(f"starting a scheduler and API server for the backfill (logs: {log_dir}/backfill-*.log)")
-        started = start_airflow(log_dir)
+        started = start_airflow(log_dir)  # first, so their start-up overlaps the preparation
+    paused: list[str] = []
     try:
+        retry_locked(serialize_dags)
         for dag_id in dag_ids:
-            airflow_cli("dags", "unpause", dag_id)  # a paused DAG's backfill never starts
-            airflow_cli(
-                "backfill",
-                "create",
-                "--dag-id",
-                dag_id,
-                "--from-date",
-                start.isoformat(),
-                "--to-date",
-                (end - timedelta(seconds=1)).isoformat(),
-                "--max-active-runs",
-                "1",
-                "--reprocess-behavior",
-                "completed",
-            )
+            if retry_locked(lambda dag_id=dag_id: set_paused(dag_id, False)):  # a paused DAG's backfill never starts
+                paused.append(dag_id)
+            retry_locked(lambda dag_id=dag_id: create_backfill(dag_id, start, end))
         deadline = time.monotonic() + timeout
         while True:
             runs = {dag_id: backfill_runs(dag_id, start, end) for dag_id in dag_ids}
@@ -155,7 +200,7 @@ def backfill_airflow3(
             time.sleep(2)
     finally:
         for dag_id in paused:
-            airflow_cli("dags", "pause", dag_id, check=False)
+            retry_locked(lambda dag_id=dag_id: set_paused(dag_id, True))
         for proc in started:
             stop(proc)
 
