@@ -7,8 +7,8 @@ bounded concurrency) are *set* here and *enforced* by the cluster policy in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 

@@ -13,8 +13,8 @@ MAX_ACTIVE_RUNS_LIMIT = 4
 FORBIDDEN_OWNERS = {"", "airflow"}
 #: Operators whose retries are made by other tasks, with who makes them.
 RETRIED_ELSEWHERE = {
-    # Cosmos skips a retried build; each model's task retries by running its own model
-    "DbtProducerWatcherOperator": "the model tasks",
+    # the transform's one dbt build (Cosmos' watcher); each model's task retries by running its model
+    "DbtBuildOperator": "the model tasks",
 }
 
 

@@ -115,6 +115,8 @@ def _run_models_after_the_build(group: Any) -> None:
     """
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
+    from sluice.transform.build import DbtBuildOperator, report_on_clear
+
     producer = done = None
     models = []
     for task in group:
@@ -128,9 +130,11 @@ def _run_models_after_the_build(group: Any) -> None:
     if producer is None:
         raise RuntimeError(f"Cosmos rendered no {PRODUCER_WATCHER_TASK_ID} task in {group.group_id}")
     # a retried build is skipped by Cosmos, which would skip every model; the model tasks
-    # retry instead, each by running its own model
+    # retry instead, each by running its own model, and a cleared build builds again
     producer.retries = 0
+    producer.__class__ = DbtBuildOperator
     for task in models:
+        report_on_clear(task)
         task.pool = "default_pool"
         if not task.upstream_task_ids:
             task.trigger_rule = "one_done"

@@ -1,0 +1,57 @@
+"""The watcher's one ``dbt build``, run again whenever its run is cleared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+
+class DbtBuildOperator(DbtProducerWatcherOperator):
+    """Cosmos' watcher producer: one ``dbt build`` of the project that model tasks report on.
+
+    Cosmos skips every attempt after the first, taking it for an Airflow retry, so that
+    dbt does not build twice. This task has no retries (its model tasks retry, each by
+    running its model), so a later attempt is always a cleared run: ``make run`` of a
+    batch that ran before, a backfill reprocessing an interval, or "Clear" in the UI.
+    Skipping then would skip every model and report the rerun as done; build instead.
+    """
+
+    def execute(self, context: Any, **kwargs: Any) -> Any:
+        if self.retries:
+            raise ValueError(f"{self.task_id}: retries must be 0, the model tasks retry instead")
+        ti = context["ti"]
+        attempt = ti.try_number
+        ti.try_number = 1  # read by the producer's retry check only; restored before returning
+        try:
+            return super().execute(context, **kwargs)
+        finally:
+            ti.try_number = attempt
+
+
+class ReportOnClear:
+    """For a model task: on a later attempt, report the build's success instead of rebuilding.
+
+    Cosmos runs the model again on any attempt after the first, taking it for a retry of
+    a failed model. A cleared run (see :class:`DbtBuildOperator`) is also a later
+    attempt, but its build just ran: where that build succeeded for the model, report it;
+    otherwise (a real retry of a failed model) run the model again as Cosmos does.
+    """
+
+    def _handle_retry(self, try_number: int, producer_task_state: str | None, context: Any) -> bool | None:
+        from cosmos.operators._watcher.state import is_dbt_node_status_success
+
+        if is_dbt_node_status_success(self._get_node_status(context["ti"], context)):
+            return None  # read as on a first attempt
+        return super()._handle_retry(try_number, producer_task_state, context)
+
+
+_REPORTING_CLASSES: dict[type, type] = {}
+
+
+def report_on_clear(task: Any) -> None:
+    """Give a Cosmos watcher model task the :class:`ReportOnClear` behaviour."""
+    cls = type(task)
+    if cls not in _REPORTING_CLASSES:
+        _REPORTING_CLASSES[cls] = type(cls.__name__, (ReportOnClear, cls), {"__module__": __name__})
+    task.__class__ = _REPORTING_CLASSES[cls]
