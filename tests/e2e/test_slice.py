@@ -2,13 +2,18 @@
 
 One day (four 6-hour batches) is run three ways and must give the same lake and tables:
 one batch at a time as ``make run`` does, as an Airflow 3 backfill through ``make
-backfill`` (real scheduler), and as an Airflow 2.11 ``airflow dags backfill``.
+backfill`` (real scheduler), and as an Airflow 2.11 ``airflow dags backfill``. Manual
+runs and backfills mix: either may rerun an interval the other ran, and the run history
+stays one run per interval with its real interval and duration.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -30,8 +35,68 @@ def run_ok(command: list, env: dict[str, str], timeout: float) -> str:
     return proc.stdout
 
 
-def run_batch(env: dict[str, str], start: str) -> str:
-    return run_ok([VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", start], env, 900)
+def run_batch(env: dict[str, str], start: str, *args: str) -> str:
+    command = [VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", start, *args]
+    return run_ok(command, env, 900)
+
+
+def backfill(env: dict[str, str], start: str, end: str) -> str:
+    """``make backfill`` of every platform DAG; its report, once every run succeeded."""
+    output = run_ok(["make", "--no-print-directory", "backfill", f"START={start}", f"END={end}"], env, 1500)
+    assert "on Airflow 3.3" in output and "all runs succeeded" in output
+    return output
+
+
+RUN_COLUMNS = ("logical_date", "data_interval_start", "data_interval_end", "run_type", "start_date", "end_date")
+
+
+def dag_runs(airflow_home: Path, dag_id: str) -> list[dict]:
+    con = sqlite3.connect(airflow_home / "airflow.db")
+    try:
+        query = f"SELECT {', '.join(RUN_COLUMNS)} FROM dag_run WHERE dag_id = ? ORDER BY logical_date"
+        rows = con.execute(query, [dag_id]).fetchall()
+    finally:
+        con.close()
+    runs = [dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows]
+    for run in runs:
+        for column in RUN_COLUMNS:
+            if column.endswith("date") or column.startswith("data_interval"):
+                run[column] = datetime.fromisoformat(run[column]).replace(tzinfo=UTC)
+    return runs
+
+
+def task_states(airflow_home: Path, dag_id: str, logical_date: str) -> dict[str, str]:
+    con = sqlite3.connect(airflow_home / "airflow.db")
+    try:
+        rows = con.execute(
+            "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr"
+            " ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
+            " WHERE dr.dag_id = ? AND dr.logical_date LIKE ?",
+            [dag_id, f"{logical_date.replace('T', ' ')}%"],
+        ).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def assert_transform_built(airflow_home: Path, start: str) -> None:
+    """The interval's transform ran its dbt build and every model and test task succeeded
+    (a rerun whose build was skipped would leave the tables as they were and pass unseen)."""
+    states = task_states(airflow_home, "transform", start)
+    assert len([task for task in states if task.startswith("dbt.")]) > 20
+    assert {task: state for task, state in states.items() if state != "success"} == {}
+
+
+def assert_one_honest_run_per_interval(airflow_home: Path, starts: list[str]) -> None:
+    """Each DAG has one run per interval: logical date = interval start, 6 hours of data,
+    and a duration measured in minutes, not the hours between the interval and now."""
+    for dag_id in ("ingest_faker", "transform"):
+        runs = dag_runs(airflow_home, dag_id)
+        assert [run["logical_date"] for run in runs] == [datetime.fromisoformat(s + "+00:00") for s in starts]
+        for run in runs:
+            assert run["data_interval_start"] == run["logical_date"]
+            assert run["data_interval_end"] - run["data_interval_start"] == timedelta(hours=6)
+            assert timedelta(0) < run["end_date"] - run["start_date"] < timedelta(minutes=15), (dag_id, run)
 
 
 @pytest.fixture(scope="module")
@@ -87,16 +152,63 @@ def test_every_layer_has_the_batches_rows(one_by_one):
 def test_rerunning_a_batch_gives_identical_tables_and_lake_files(one_by_one):
     run_batch(one_by_one["env"], BATCH_STARTS[1])  # an earlier batch, after later ones ran
     assert differences(one_by_one["snapshot"], snapshot(one_by_one["data"])) == []
+    assert_transform_built(Path(one_by_one["env"]["AIRFLOW_HOME"]), BATCH_STARTS[1])
+
+
+def test_a_backfill_after_manual_runs_replaces_them_and_keeps_the_tables(one_by_one):
+    home = Path(one_by_one["env"]["AIRFLOW_HOME"])
+    backfill(one_by_one["env"], BATCH_STARTS[2], "2026-11-20T18:00")
+    assert differences(one_by_one["snapshot"], snapshot(one_by_one["data"])) == []
+    assert_one_honest_run_per_interval(home, BATCH_STARTS)
+    assert_transform_built(home, BATCH_STARTS[2])
+    run_types = [run["run_type"] for run in dag_runs(home, "transform")]
+    assert run_types == ["manual", "manual", "backfill", "manual"]
+
+
+def test_a_failing_model_fails_its_task_and_stops_only_what_depends_on_it(one_by_one, tmp_path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs"))
+    broken = project / "models" / "gold" / "dim_products.sql"
+    broken.write_text(broken.read_text().replace("select", "select no_such_column,", 1))
+    data = tmp_path / "data"
+    shutil.copytree(one_by_one["data"], data)
+    env = {
+        **isolated_environment(Path(one_by_one["env"]["AIRFLOW_HOME"]), data),
+        "SLUICE_DBT_PROJECT_DIR": str(project),
+        "SLUICE_DBT_MANIFEST": str(project / "target" / "manifest.json"),
+        "SLUICE_RETRY_DELAY_SECONDS": "1",  # the failing model's task retries (and fails) at once
+    }
+    run_ok(
+        [VENV_BIN / "dbt", "parse", "--quiet", "--profiles-dir", project], {**env, "DBT_PROJECT_DIR": str(project)}, 300
+    )
+    command = [VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", BATCH_STARTS[3]]
+    proc = subprocess.run([*command, "--dag", "transform"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1 and "transform               failed" in proc.stdout, proc.stdout
+    states = task_states(Path(env["AIRFLOW_HOME"]), "transform", BATCH_STARTS[3])
+    assert states["dbt.dbt_producer_watcher"] == "failed"
+    assert states["dbt.dim_products.run"] == "failed"
+    assert states["dbt.dim_products.test"] == "upstream_failed"
+    assert states["dbt.fct_purchases.run"] == "upstream_failed"  # stopped: it needs dim_products
+    assert states["dbt.revenue_per_customer.run"] == "upstream_failed"
+    for model in ("stg_faker__users", "customers", "dim_customers", "products", "purchases"):
+        assert states[f"dbt.{model}.run"] == states[f"dbt.{model}.test"] == "success", model
 
 
 def test_airflow3_backfill_equals_running_the_batches_one_by_one(one_by_one, tmp_path):
     env = isolated_environment(tmp_path / "airflow", tmp_path / "data")
-    for dag in ("ingest_faker", "transform"):
-        output = run_ok(
-            ["make", "--no-print-directory", "backfill", f"DAG={dag}", "START=2026-11-20", "END=2026-11-21"], env, 1500
-        )
-        assert "on Airflow 3.3" in output and output.count("  success") == 4
+    output = backfill(env, "2026-11-20", "2026-11-21")
+    assert output.count("  success") == 8  # both DAGs, four intervals each
     assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data")) == []
+    # a manual run after the backfill reruns its interval in place: the same run, started again
+    before = dag_runs(tmp_path / "airflow", "ingest_faker")
+    run_batch(env, BATCH_STARTS[1])
+    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data")) == []
+    assert_one_honest_run_per_interval(tmp_path / "airflow", BATCH_STARTS)
+    for start in BATCH_STARTS:
+        assert_transform_built(tmp_path / "airflow", start)
+    after = dag_runs(tmp_path / "airflow", "ingest_faker")
+    assert [run["run_type"] for run in after] == ["backfill"] * 4
+    assert after[1]["start_date"] > before[1]["end_date"] and after[2] == before[2]
 
 
 @pytest.mark.airflow2
