@@ -31,6 +31,11 @@ def warehouse_path() -> Path:
     return _path("SLUICE_WAREHOUSE_PATH", data_dir() / "warehouse" / "sluice.duckdb")
 
 
+def duckdb_memory_limit() -> str:
+    """Memory DuckDB may use in a Sluice process (loads, reports); it spills beyond that."""
+    return os.environ.get("SLUICE_DUCKDB_MEMORY_LIMIT", "256MB")
+
+
 def connectors_dir() -> Path:
     """Folder holding one virtualenv per Airbyte connector (``<name>/bin/<name>``)."""
     return _path("SLUICE_CONNECTORS_DIR", PROJECT_ROOT / ".connectors")

@@ -25,7 +25,9 @@ def connect(path: Path | None = None, read_only: bool = False):
     path = path or config.warehouse_path()
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    # DuckDB keeps up to 80 % of RAM of table pages cached: a load would grow with its batch
+    settings = {"memory_limit": config.duckdb_memory_limit(), "preserve_insertion_order": False}
+    return duckdb.connect(str(path), read_only=read_only, config=settings)
 
 
 def load_batch(
