@@ -25,9 +25,13 @@ def connect(path: Path | None = None, read_only: bool = False):
     path = path or config.warehouse_path()
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    # DuckDB keeps up to 80 % of RAM of table pages cached: a load would grow with its batch
-    settings = {"memory_limit": config.duckdb_memory_limit(), "preserve_insertion_order": False}
-    return duckdb.connect(str(path), read_only=read_only, config=settings)
+    con = duckdb.connect(str(path), read_only=read_only)
+    # DuckDB keeps up to 80 % of RAM of table pages cached: a load would grow with its batch.
+    # Set, not connect(config=...): a process holds one configuration per file, and dbt
+    # may have opened it already (make run).
+    con.execute(f"SET memory_limit = '{config.duckdb_memory_limit()}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
 
 
 def load_batch(
