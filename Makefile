@@ -55,7 +55,7 @@ $(AIRFLOW_HOME)/.ready: $(VENV)/.installed include/airflow/pools.json
 
 setup: install connectors dbt-manifest airflow-home
 
-.PHONY: run up backfill test test-airflow2 bench lint clean
+.PHONY: run up backfill test test-fast bench lint clean
 run: setup  ## run one complete 6-hour batch through every platform DAG (BATCH=... to choose, DAG=... for one)
 	$(BIN)/python include/scripts/run_batch.py $(if $(BATCH),--batch $(BATCH)) $(if $(DAG),--dag $(DAG))
 
@@ -68,6 +68,9 @@ backfill: setup  ## make backfill START=2026-11-20 END=2026-11-21 (END exclusive
 
 test: setup $(VENV2)/.installed  ## the whole test suite (Airflow 3 and Airflow 2.11)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup $(VENV2)/.installed  ## everything but the end-to-end runs (about a minute)
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only landing" for one)
 	$(BIN)/python bench/run.py --output bench/results.json $(BENCH_ARGS)
