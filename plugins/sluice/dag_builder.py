@@ -81,9 +81,10 @@ def ingestion_dag(source_name: str) -> DAG:
     doc_md = (
         f"## Ingest `{source.name}`\n\n{source.description}\n\n"
         f"Every 6 hours: run `{source.connector}` from the state the previous batch saved, land "
-        f"the records under `landing/{source.name}/<stream>/batch=<batch>/`, commit each stream "
-        f"({streams}) to `bronze/{source.name}/<stream>` (Delta) and load it into "
-        f"`bronze.{source.name}__<stream>` in the warehouse. Rerunning a batch replaces it.\n\n"
+        f"the records once as Parquet in `bronze/{source.name}/<stream>/_sluice_batch=<batch>/`, "
+        f"commit each stream ({streams}) by registering those files in the Delta table "
+        f"`bronze/{source.name}/<stream>`, and load it into `bronze.{source.name}__<stream>` in "
+        f"the warehouse. Rerunning a batch replaces it.\n\n"
         f"Bad records are kept under `quarantine/{source.name}/` with their reason."
     )
     with platform_dag(
