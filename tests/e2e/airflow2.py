@@ -1,21 +1,44 @@
 """The Airflow 2.11 backfill of the whole slice, run in the background.
 
-``airflow dags backfill`` on 2.11 with SQLite runs one task at a time, each in a fresh
-process: minutes of mostly waiting. The suite starts it as soon as collection shows a
-test needs it, and that test collects the result at the end.
+``airflow dags backfill`` on 2.11 runs its tasks through the configured executor. With
+SQLite that can only be the SequentialExecutor: one task at a time, each paying seconds
+of start-up. The backfill here runs on a throwaway PostgreSQL cluster
+(include/scripts/postgres.sh) with the LocalExecutor at the parallelism make gives; the
+warehouse writers still take turns through the ``sluice_warehouse`` pool, which the script
+checks at the end. The suite starts it as soon as collection shows a test needs it, and
+that test collects the result.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from environment import ROOT, VENV2_BIN, isolated_environment
 
 DAY_START, DAY_END = "2026-11-20", "2026-11-21"
+POSTGRES = ROOT / "include" / "scripts" / "postgres.sh"
+WAREHOUSE_POOL = "sluice_warehouse"
+# Warehouse-pool task tries (this one and earlier ones) whose run times overlap.
+OVERLAPS = f"""
+WITH tries AS (
+    SELECT dag_id, task_id, run_id, map_index, try_number, start_date, end_date FROM task_instance
+    WHERE pool = '{WAREHOUSE_POOL}' AND start_date IS NOT NULL
+    UNION
+    SELECT dag_id, task_id, run_id, map_index, try_number, start_date, end_date FROM task_instance_history
+    WHERE pool = '{WAREHOUSE_POOL}' AND start_date IS NOT NULL
+)
+SELECT a.dag_id || '.' || a.task_id || ' ' || a.run_id || ' with ' || b.dag_id || '.' || b.task_id || ' ' || b.run_id
+FROM tries a JOIN tries b
+  ON (a.dag_id, a.task_id, a.run_id, a.map_index, a.try_number)
+   < (b.dag_id, b.task_id, b.run_id, b.map_index, b.try_number)
+ AND a.start_date < coalesce(b.end_date, now()) AND b.start_date < coalesce(a.end_date, now())
+"""
 
 
 @dataclass
@@ -23,30 +46,57 @@ class Backfill:
     process: subprocess.Popen
     data_dir: Path
     log_path: Path
+    postgres_dir: Path
 
     def wait(self, timeout: float) -> tuple[int, str]:
         returncode = self.process.wait(timeout=timeout)
         return returncode, self.log_path.read_text()
 
     def stop(self) -> None:
+        """Stop the backfill if it still runs, then its PostgreSQL cluster, and remove the cluster."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
+        subprocess.run(["bash", POSTGRES, "stop", self.postgres_dir], capture_output=True, timeout=90)
+        shutil.rmtree(self.postgres_dir, ignore_errors=True)
 
 
 def start(root: Path) -> Backfill:
-    """Migrate a 2.11 home under ``root`` and backfill ingestion, then the transform, for one day."""
+    """Start PostgreSQL, migrate a 2.11 home under ``root`` and backfill ingestion, then the transform, for one day.
+
+    The cluster lives in its own folder under the system temporary directory: run as root,
+    the server runs as the ``postgres`` user, which must be able to reach it.
+    """
     root.mkdir(parents=True, exist_ok=True)
+    postgres_dir = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
     env = isolated_environment(root / "airflow", root / "data")
+    env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    # the backfill job schedules its runs itself; a task's own "mini scheduling" of its
+    # downstream tasks only contends with it for the same rows (deadlocks that both retry)
+    env["AIRFLOW__SCHEDULER__SCHEDULE_AFTER_TASK_EXECUTION"] = "False"
     airflow, python = VENV2_BIN / "airflow", VENV2_BIN / "python"
     backfill = f"{python} {ROOT / 'include' / 'scripts' / 'backfill.py'}"
-    script = f"""set -e
+    script = f"""set -euo pipefail
+trap 'bash {POSTGRES} stop {postgres_dir} > /dev/null 2>&1' EXIT
+url=$(bash {POSTGRES} start {postgres_dir}) || {{
+  echo "The Airflow 2.11 backfill runs on PostgreSQL, which could not be started (see above)."
+  exit 3
+}}
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$url
 mkdir -p {root / "airflow"}
 {airflow} db migrate > /dev/null
 {airflow} pools import {ROOT / "include" / "airflow" / "pools.json"} > /dev/null
 {backfill} --dag ingest_faker --start {DAY_START} --end {DAY_END}
 {backfill} --dag transform --start {DAY_START} --end {DAY_END}
+overlaps=$(psql -h {postgres_dir} -U airflow -d airflow -X -q -t -A -v ON_ERROR_STOP=1 < {root / "overlaps.sql"})
+if [ -n "$overlaps" ]; then
+  echo "tasks of the pool {WAREHOUSE_POOL} ran at the same time:"
+  echo "$overlaps"
+  exit 1
+fi
+echo "the pool {WAREHOUSE_POOL} held: its tasks ran one at a time"
 """
+    (root / "overlaps.sql").write_text(OVERLAPS)
     log_path = root / "backfill.log"
     process = subprocess.Popen(
         ["bash", "-c", script],
@@ -56,4 +106,4 @@ mkdir -p {root / "airflow"}
         start_new_session=True,
         cwd=ROOT,
     )
-    return Backfill(process, root / "data", log_path)
+    return Backfill(process, root / "data", log_path, postgres_dir)
