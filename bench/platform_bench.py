@@ -150,34 +150,14 @@ def _measure_batch() -> dict[str, Any]:
     }
 
 
-def platform_dag_ids() -> list[str]:
-    from sluice.sources import source_names
-
-    return [f"ingest_{name}" for name in source_names()] + ["transform"]
-
-
-def make_backfill(platform: Platform, start: datetime, end: datetime, timeout: float) -> dict[str, Any]:
-    """Wall seconds of ``make backfill START=.. END=..`` of every platform DAG.
-
-    Without ``DAG=`` the target backfills every platform DAG; where it still asks for one
-    (it exits 2 with its usage line), each DAG is backfilled in dependency order
-    (ingestion first, then the transform) and the times are summed.
-    """
+def make_backfill(platform: Platform, start: datetime, end: datetime, timeout: float) -> float:
+    """Wall seconds of ``make backfill START=.. END=..`` of every platform DAG."""
     window = [f"START={start:%Y-%m-%dT%H:%M}", f"END={end:%Y-%m-%dT%H:%M}"]
     log = platform.log("backfill", *window)
     seconds, returncode = timed_run([*MAKE, "backfill", *window], platform.env, log, timeout=timeout)
-    if returncode == 0:
-        return {"seconds": seconds, "interface": "all DAGs in one make backfill", "per_dag_seconds": None}
-    if not (returncode == 2 and "usage: make backfill" in log.read_text(errors="replace")):
+    if returncode != 0:
         raise BenchmarkError(f"make backfill exited with {returncode}; log {log}:\n{log_tail(log)}")
-    per_dag = {
-        dag_id: platform.make("backfill", f"DAG={dag_id}", *window, timeout=timeout) for dag_id in platform_dag_ids()
-    }
-    return {
-        "seconds": sum(per_dag.values()),
-        "interface": "one make backfill DAG=<id> per DAG, summed",
-        "per_dag_seconds": per_dag,
-    }
+    return seconds
 
 
 def _backfill_timeout(interval_count: int) -> float:
@@ -189,14 +169,12 @@ def bench_backfill(interval_count: int = 4, start: str = DAY_START) -> dict[str,
     first = parse_utc(start)
     end = first + interval_count * INTERVAL
     platform = Platform("backfill")
-    backfill = make_backfill(platform, first, end, _backfill_timeout(interval_count))
+    backfill_seconds = make_backfill(platform, first, end, _backfill_timeout(interval_count))
     bare = bare_work(intervals(first, interval_count), platform.warehouse, platform.folder / "bare")
     platform.remove()
     return {
-        "backfill_overhead_ratio": backfill["seconds"] / bare["seconds"],
-        "backfill_seconds": backfill["seconds"],
-        "backfill_interface": backfill["interface"],
-        "backfill_per_dag_seconds": backfill["per_dag_seconds"],
+        "backfill_overhead_ratio": backfill_seconds / bare["seconds"],
+        "backfill_seconds": backfill_seconds,
         "backfill_window": f"[{first:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC",
         "backfill_intervals": interval_count,
         "backfill_setup_seconds": platform.setup_seconds,
@@ -215,18 +193,17 @@ def bench_backfill_30d(days: float = 7, start: str = LONG_BACKFILL_START) -> dic
     first = parse_utc(start)
     end = first + interval_count * INTERVAL
     platform = Platform("backfill-long")
-    backfill = make_backfill(platform, first, end, _backfill_timeout(interval_count))
+    backfill_seconds = make_backfill(platform, first, end, _backfill_timeout(interval_count))
     platform.remove()
-    seconds = backfill["seconds"]
+    seconds = backfill_seconds
     return {
         "backfill_30d_seconds": seconds * 30 / days,
         "backfill_30d_method": (
             f"make backfill of every platform DAG over {days:g} day(s) "
-            f"[{first:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC ({interval_count} interval(s), "
-            f"{backfill['interface']}): {seconds:.1f} s, x 30/{days:g}"
+            f"[{first:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC ({interval_count} interval(s)): "
+            f"{seconds:.1f} s, x 30/{days:g}"
         ),
         "backfill_30d_measured_seconds": seconds,
         "backfill_30d_measured_days": days,
         "backfill_30d_seconds_per_interval": seconds / interval_count,
-        "backfill_30d_per_dag_seconds": backfill["per_dag_seconds"],
     }

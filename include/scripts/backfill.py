@@ -28,6 +28,7 @@ from typing import TypeVar
 import airflow
 
 from sluice.batch import parse_utc
+from sluice.dag_builder import platform_dag_ids
 
 AIRFLOW_3 = int(airflow.__version__.split(".")[0]) >= 3
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -164,13 +165,6 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
-def platform_dags() -> list[str]:
-    """Every platform DAG, in the order their intervals depend on each other."""
-    from sluice.sources import source_names
-
-    return [f"ingest_{name}" for name in source_names()] + ["transform"]
-
-
 def backfill_airflow3(
     dag_ids: list[str], start: datetime, end: datetime, timeout: float
 ) -> dict[str, list[tuple[str, str]]]:
@@ -237,7 +231,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.end <= args.start:
         raise SystemExit("--end must be after --start")
-    dag_ids = args.dag or platform_dags()
+    dag_ids = args.dag or platform_dag_ids()
     started = time.monotonic()
     if AIRFLOW_3:
         runs = backfill_airflow3(dag_ids, args.start, args.end, args.timeout)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sluice import config
 from sluice.batch import batch_id, parse_utc
-from sluice.sources import source_names
+from sluice.dag_builder import platform_dag_ids
 
 INTERVAL = timedelta(hours=6)
 
@@ -148,7 +148,7 @@ def main() -> int:
     start = parse_start(args.batch) if args.batch else latest_complete_interval(datetime.now(UTC))
     end = start + INTERVAL
     batch = batch_id(start)
-    dag_ids = args.dag or [f"ingest_{name}" for name in source_names()] + ["transform"]
+    dag_ids = args.dag or platform_dag_ids()
     log_dir = Path(os.environ["AIRFLOW_HOME"]) / "run-logs" / batch
     log_dir.mkdir(parents=True, exist_ok=True)
 

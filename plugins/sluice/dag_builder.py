@@ -65,6 +65,20 @@ def platform_dag(
     )
 
 
+TRANSFORM_DAG_ID = "transform"
+
+
+def ingestion_dag_id(source_name: str) -> str:
+    return f"ingest_{source_name}"
+
+
+def platform_dag_ids() -> list[str]:
+    """Every platform DAG, in the order their intervals depend on each other."""
+    from sluice.sources import source_names
+
+    return [ingestion_dag_id(name) for name in source_names()] + [TRANSFORM_DAG_ID]
+
+
 def source_asset(source: SourceConfig) -> Asset:
     """Updated when a batch of ``source`` is in the bronze lake and warehouse tables."""
     return Asset(source.asset_name)
@@ -88,7 +102,7 @@ def ingestion_dag(source_name: str) -> DAG:
         f"Bad records are kept under `quarantine/{source.name}/` with their reason."
     )
     with platform_dag(
-        f"ingest_{source.name}",
+        ingestion_dag_id(source.name),
         doc_md=doc_md,
         tags=["ingest", f"source:{source.name}"],
         owner=source.owner,
@@ -121,7 +135,7 @@ def transform_dag() -> DAG:
         "followed by its tests; incremental models process only this run's batch window."
     )
     with platform_dag(
-        "transform",
+        TRANSFORM_DAG_ID,
         doc_md=doc_md,
         tags=["transform", "dbt"],
         description="dbt silver, gold and mart models for each 6-hour batch",
@@ -129,7 +143,7 @@ def transform_dag() -> DAG:
         waits = [
             ExternalTaskSensor(
                 task_id=f"wait_for_{source.name}",
-                external_dag_id=f"ingest_{source.name}",
+                external_dag_id=ingestion_dag_id(source.name),
                 external_task_id="publish",
                 inlets=[source_asset(source)],
                 mode="reschedule",

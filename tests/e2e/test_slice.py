@@ -50,14 +50,18 @@ def backfill(env: dict[str, str], start: str, end: str) -> str:
 RUN_COLUMNS = ("logical_date", "data_interval_start", "data_interval_end", "run_type", "start_date", "end_date")
 
 
-def dag_runs(airflow_home: Path, dag_id: str) -> list[dict]:
+def metadata(airflow_home: Path, sql: str, params: list) -> list[tuple]:
+    """Rows of a query on the Airflow home's metadata database."""
     con = sqlite3.connect(airflow_home / "airflow.db")
     try:
-        query = f"SELECT {', '.join(RUN_COLUMNS)} FROM dag_run WHERE dag_id = ? ORDER BY logical_date"
-        rows = con.execute(query, [dag_id]).fetchall()
+        return con.execute(sql, params).fetchall()
     finally:
         con.close()
-    runs = [dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows]
+
+
+def dag_runs(airflow_home: Path, dag_id: str) -> list[dict]:
+    query = f"SELECT {', '.join(RUN_COLUMNS)} FROM dag_run WHERE dag_id = ? ORDER BY logical_date"
+    runs = [dict(zip(RUN_COLUMNS, row, strict=True)) for row in metadata(airflow_home, query, [dag_id])]
     for run in runs:
         for column in RUN_COLUMNS:
             if column.endswith("date") or column.startswith("data_interval"):
@@ -66,17 +70,12 @@ def dag_runs(airflow_home: Path, dag_id: str) -> list[dict]:
 
 
 def task_states(airflow_home: Path, dag_id: str, logical_date: str) -> dict[str, str]:
-    con = sqlite3.connect(airflow_home / "airflow.db")
-    try:
-        rows = con.execute(
-            "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr"
-            " ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
-            " WHERE dr.dag_id = ? AND dr.logical_date LIKE ?",
-            [dag_id, f"{logical_date.replace('T', ' ')}%"],
-        ).fetchall()
-    finally:
-        con.close()
-    return dict(rows)
+    query = (
+        "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr"
+        " ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
+        " WHERE dr.dag_id = ? AND dr.logical_date LIKE ?"
+    )
+    return dict(metadata(airflow_home, query, [dag_id, f"{logical_date.replace('T', ' ')}%"]))
 
 
 def assert_transform_built(airflow_home: Path, start: str) -> None:
