@@ -25,17 +25,17 @@ $(UV):
 
 $(VENV)/.installed: requirements.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes requirements.txt
 	touch $@
 
 $(VENV2)/.installed: requirements-airflow2.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV2)
-	$(UV) pip sync --quiet --python $(VENV2)/bin/python --require-hashes requirements-airflow2.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(VENV2)/bin/python --require-hashes requirements-airflow2.txt
 	touch $@
 
 .connectors/%/.installed: include/connectors/%.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) .connectors/$*
-	$(UV) pip sync --quiet --python .connectors/$*/bin/python --require-hashes $<
+	$(UV) pip sync --quiet --compile-bytecode --python .connectors/$*/bin/python --require-hashes $<
 	touch $@
 
 .PHONY: install connectors dbt-manifest airflow-home setup

@@ -7,6 +7,7 @@ embedded defaults (folders under the project) and in production (set by the depl
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,11 @@ def include_dir() -> Path:
 
 def dbt_project_dir() -> Path:
     return _path("SLUICE_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project")
+
+
+def dbt_executable() -> Path:
+    """The ``dbt`` command; by default the one installed beside this Python."""
+    return Path(os.environ.get("SLUICE_DBT_EXECUTABLE") or Path(sys.executable).with_name("dbt"))
 
 
 def dbt_manifest_path() -> Path:

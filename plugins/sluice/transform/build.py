@@ -15,18 +15,38 @@ class DbtBuildOperator(DbtProducerWatcherOperator):
     running its model), so a later attempt is always a cleared run: ``make run`` of a
     batch that ran before, a backfill reprocessing an interval, or "Clear" in the UI.
     Skipping then would skip every model and report the rerun as done; build instead.
+
+    Cosmos also copies every model's outcome into an Airflow Variable as it goes, for a
+    retry to restore. No attempt here restores, and that copy was a third of the build's
+    time (one Variable write per outcome, the whole backup each time), so it is off.
     """
 
     def execute(self, context: Any, **kwargs: Any) -> Any:
+        from cosmos import settings
+
         if self.retries:
             raise ValueError(f"{self.task_id}: retries must be 0, the model tasks retry instead")
         ti = context["ti"]
-        attempt = ti.try_number
+        attempt, backup = ti.try_number, settings.enable_watcher_reliable_retry
         ti.try_number = 1  # read by the producer's retry check only; restored before returning
+        settings.enable_watcher_reliable_retry = False
         try:
             return super().execute(context, **kwargs)
         finally:
-            ti.try_number = attempt
+            ti.try_number, settings.enable_watcher_reliable_retry = attempt, backup
+
+
+def make_build_task(task: Any) -> None:
+    """Turn Cosmos' watcher producer into a :class:`DbtBuildOperator`."""
+    from cosmos.operators._watcher.xcom import _backup_xcom_to_variable
+
+    task.retries = 0
+    task.__class__ = DbtBuildOperator
+    for name in ("on_failure_callback", "on_retry_callback"):
+        callbacks = getattr(task, name) or []
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        # the Variable backup's writer: nothing here reads it back
+        setattr(task, name, [c for c in callbacks if c is not _backup_xcom_to_variable])
 
 
 class ReportOnClear:

@@ -12,6 +12,8 @@ Two ways of running it (``SLUICE_DBT_EXECUTION``):
 - ``watcher`` (default): one ``dbt build`` of the whole project (Cosmos' producer task)
   runs first; then each model's task reads that model's outcome from the build. The
   model tasks only report, so they neither hold the warehouse nor start dbt again.
+  dbt runs as a subprocess: in-process, every outcome Cosmos records (an XCom write
+  through the Execution API) stopped dbt until it was written.
 - ``local``: each model's task runs ``dbt build`` on its model (one dbt invocation per
   model).
 """
@@ -65,6 +67,8 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
             "SLUICE_WAREHOUSE_PATH": str(config.warehouse_path()),
             "SLUICE_BATCH_START": BATCH_ID_TEMPLATE,
             "SLUICE_BATCH_END": BATCH_END_TEMPLATE,
+            # plain task logs: dbt colours its messages even in JSON
+            "DBT_USE_COLORS": "false",
         },
         "append_env": True,
         "pool": config.WAREHOUSE_POOL,
@@ -82,7 +86,8 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
         ),
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            invocation_mode=InvocationMode.SUBPROCESS if watcher else InvocationMode.DBT_RUNNER,
+            dbt_executable_path=str(config.dbt_executable()),
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
@@ -115,7 +120,7 @@ def _run_models_after_the_build(group: Any) -> None:
     """
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
-    from sluice.transform.build import DbtBuildOperator, report_on_clear
+    from sluice.transform.build import make_build_task, report_on_clear
 
     producer = done = None
     models = []
@@ -131,8 +136,7 @@ def _run_models_after_the_build(group: Any) -> None:
         raise RuntimeError(f"Cosmos rendered no {PRODUCER_WATCHER_TASK_ID} task in {group.group_id}")
     # a retried build is skipped by Cosmos, which would skip every model; the model tasks
     # retry instead, each by running its own model, and a cleared build builds again
-    producer.retries = 0
-    producer.__class__ = DbtBuildOperator
+    make_build_task(producer)
     for task in models:
         report_on_clear(task)
         task.pool = "default_pool"
