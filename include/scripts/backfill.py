@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -128,6 +128,36 @@ def create_backfill(dag_id: str, start: datetime, end: datetime) -> None:
     )
 
 
+def settle_backfills(dag_ids: list[str]) -> list[str]:
+    """Mark the finished backfills of ``dag_ids`` completed; describe those still running.
+
+    The scheduler marks a backfill completed every 30 s, once none of its runs is queued
+    or running; a temporary scheduler is stopped as soon as the runs end, often before,
+    and Airflow refuses a new backfill of a DAG while one is not completed.
+    """
+    from airflow.models.backfill import Backfill
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    running = []
+    with create_session() as session:
+        open_backfills = select(Backfill).where(Backfill.dag_id.in_(dag_ids), Backfill.completed_at.is_(None))
+        for backfill in session.scalars(open_backfills):
+            unfinished = session.scalar(
+                select(DagRun.id).where(
+                    DagRun.backfill_id == backfill.id,
+                    DagRun.state.in_((DagRunState.QUEUED, DagRunState.RUNNING)),
+                )
+            )
+            if unfinished is None:
+                backfill.completed_at = datetime.now(timezone.utc)
+            else:
+                running.append(f"{backfill.dag_id} (backfill {backfill.id})")
+    return running
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -176,6 +206,12 @@ def backfill_airflow3(
         started = start_airflow(log_dir)  # first, so their start-up overlaps the preparation
     paused: list[str] = []
     try:
+        still_running = retry_locked(lambda: settle_backfills(dag_ids))
+        if still_running:
+            raise SystemExit(
+                f"a backfill is still running for {', '.join(still_running)}: let a scheduler finish it "
+                "(make up) or cancel it on the DAG's page in the UI"
+            )
         retry_locked(serialize_dags)
         for dag_id in dag_ids:
             if retry_locked(lambda dag_id=dag_id: set_paused(dag_id, False)):  # a paused DAG's backfill never starts
@@ -185,6 +221,7 @@ def backfill_airflow3(
         while True:
             runs = {dag_id: backfill_runs(dag_id, start, end) for dag_id in dag_ids}
             if all(r and all(state in TERMINAL for _, state in r) for r in runs.values()):
+                retry_locked(lambda: settle_backfills(dag_ids))
                 return runs
             if time.monotonic() > deadline:
                 raise SystemExit(f"backfill not finished after {timeout:.0f} s: {runs}")
