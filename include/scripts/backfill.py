@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -152,7 +152,7 @@ def settle_backfills(dag_ids: list[str]) -> list[str]:
                 )
             )
             if unfinished is None:
-                backfill.completed_at = datetime.now(timezone.utc)
+                backfill.completed_at = datetime.now(UTC)
             else:
                 running.append(f"{backfill.dag_id} (backfill {backfill.id})")
     return running
