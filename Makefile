@@ -17,7 +17,7 @@ include include/airflow/env.mk
 
 .PHONY: help
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -74,6 +74,13 @@ test-fast: setup $(VENV2)/.installed  ## everything but the end-to-end runs (abo
 
 bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only landing" for one)
 	$(BIN)/python bench/run.py --output bench/results.json $(BENCH_ARGS)
+
+.PHONY: s3 s3-stop
+s3:  ## a throwaway S3 server (Ceph radosgw) in .s3; eval "$$(make -s s3)" points AWS clients at it
+	@include/scripts/s3.sh start
+
+s3-stop:  ## stop the S3 server of make s3 and delete its data
+	@include/scripts/s3.sh stop
 
 lint: install  ## ruff for Python, sqlfluff for the dbt SQL
 	$(BIN)/ruff check plugins dags tests bench include
