@@ -17,7 +17,7 @@ include include/airflow/env.mk
 
 .PHONY: help
 help:  ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -76,7 +76,7 @@ bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only l
 	$(BIN)/python bench/run.py --output bench/results.json $(BENCH_ARGS)
 
 .PHONY: s3 s3-stop
-s3:  ## a throwaway S3 server (Ceph radosgw) in .s3; eval "$$(make -s s3)" points AWS clients at it
+s3:  ## a throwaway S3 server (Ceph radosgw) in .s3; prints the AWS variables to eval
 	@include/scripts/s3.sh start
 
 s3-stop:  ## stop the S3 server of make s3 and delete its data
