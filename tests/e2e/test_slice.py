@@ -35,9 +35,12 @@ def run_ok(command: list, env: dict[str, str], timeout: float) -> str:
     return proc.stdout
 
 
+def run_batch_command(start: str, *args: str) -> list:
+    return [VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", start, *args]
+
+
 def run_batch(env: dict[str, str], start: str, *args: str) -> str:
-    command = [VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", start, *args]
-    return run_ok(command, env, 900)
+    return run_ok(run_batch_command(start, *args), env, 900)
 
 
 def backfill(env: dict[str, str], start: str, end: str) -> str:
@@ -182,8 +185,8 @@ def test_a_failing_model_fails_its_task_and_stops_only_what_depends_on_it(one_by
     run_ok(
         [VENV_BIN / "dbt", "parse", "--quiet", "--profiles-dir", project], {**env, "DBT_PROJECT_DIR": str(project)}, 300
     )
-    command = [VENV_BIN / "python", ROOT / "include" / "scripts" / "run_batch.py", "--batch", BATCH_STARTS[3]]
-    proc = subprocess.run([*command, "--dag", "transform"], env=env, capture_output=True, text=True, cwd=ROOT)
+    command = run_batch_command(BATCH_STARTS[3], "--dag", "transform")
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1 and "transform               failed" in proc.stdout, proc.stdout
     states = task_states(Path(env["AIRFLOW_HOME"]), "transform", BATCH_STARTS[3])
     assert states["dbt.dbt_producer_watcher"] == "failed"

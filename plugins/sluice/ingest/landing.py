@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import queue
 import threading
 import uuid
@@ -42,6 +41,7 @@ import pyarrow.parquet as pq
 from sluice.batch import batch_start
 from sluice.ingest.schema import AIRBYTE_META_TYPE, EXTRACTED_AT_TYPE, StreamSchema
 from sluice.lake.files import batch_folder, bronze_table_path, remove_unreferenced_files
+from sluice.lake.storage import remove_stale_temporaries, write_atomically
 from sluice.sources import StreamConfig
 
 log = logging.getLogger(__name__)
@@ -93,24 +93,6 @@ def landed_files(lake_root: Path, source: str, stream: str, batch: str) -> list[
     return [lake_root / name for name in read_manifest(lake_root, source, stream, batch)["files"]]
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a hidden temporary sibling renamed over it once complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete what a killed :func:`_write_atomically` of ``path`` left."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-
-
 def _parse_temporal(values: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
     """Parse ISO strings; a zoned timestamp written without an offset is read as UTC.
 
@@ -142,7 +124,7 @@ class _QuarantineBuffer:
         path = folder / QUARANTINE_FILE
         if self.rows:
             table = pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA)
-            _write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+            write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         elif path.exists():
             path.unlink()
             if not any(folder.iterdir()):
@@ -459,7 +441,7 @@ class BatchLanding:
         for name, manifest in manifests.items():
             path = manifest_path(self.lake_root, self.source, name, self.batch)
             replaced[name] = json.loads(path.read_text()) if path.is_file() else None
-            _write_atomically(path, lambda tmp, manifest=manifest: tmp.write_text(json.dumps(manifest, indent=2)))
+            write_atomically(path, lambda tmp, manifest=manifest: tmp.write_text(json.dumps(manifest, indent=2)))
             self._published.add(name)
         save_state(self.lake_root, self.source, self.batch, state or [])
         for name, manifest in manifests.items():
@@ -491,12 +473,12 @@ class BatchLanding:
 
         The files of the current manifest stay: a commit may still register them.
         """
-        _remove_stale_temporaries(_state_dir(self.lake_root, self.source) / f"batch={self.batch}.json")
-        _remove_stale_temporaries(self._quarantine_dir("_undeclared") / QUARANTINE_FILE)
+        remove_stale_temporaries(_state_dir(self.lake_root, self.source) / f"batch={self.batch}.json")
+        remove_stale_temporaries(self._quarantine_dir("_undeclared") / QUARANTINE_FILE)
         for stream in streams:
             path = manifest_path(self.lake_root, self.source, stream, self.batch)
-            _remove_stale_temporaries(path)
-            _remove_stale_temporaries(self._quarantine_dir(stream) / QUARANTINE_FILE)
+            remove_stale_temporaries(path)
+            remove_stale_temporaries(self._quarantine_dir(stream) / QUARANTINE_FILE)
             self._remove_unreferenced(stream, json.loads(path.read_text()) if path.is_file() else None)
 
 
@@ -506,7 +488,7 @@ def _state_dir(lake_root: Path, source: str) -> Path:
 
 def save_state(lake_root: Path, source: str, batch: str, state: list[dict[str, Any]]) -> None:
     path = _state_dir(lake_root, source) / f"batch={batch}.json"
-    _write_atomically(path, lambda tmp: tmp.write_text(json.dumps(state, indent=2)))
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(state, indent=2)))
 
 
 def state_before(lake_root: Path, source: str, batch: str) -> list[dict[str, Any]]:

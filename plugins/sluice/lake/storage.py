@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -67,21 +68,11 @@ class Lake:
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write ``path`` whole or not at all: readers see the old object or the new one."""
-        self.fs.create_dir(posixpath.dirname(path), recursive=True)
-        if self.scheme != "file":
-            with self.fs.open_output_stream(path) as stream:  # one object, visible once complete
-                stream.write(data)
+        if self.scheme == "file":
+            write_atomically(Path(path), lambda temporary: temporary.write_bytes(data))
             return
-        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        with self.fs.open_output_stream(path) as stream:  # one object, visible once complete
+            stream.write(data)
 
     def list_files(self, folder: str) -> list[str]:
         """Paths of the files directly in ``folder``; empty when it does not exist."""
@@ -93,6 +84,24 @@ class Lake:
     def delete_files(self, paths: Iterable[str]) -> None:
         for path in paths:
             self.fs.delete_file(path)
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a hidden temporary sibling renamed over it once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete what a killed :func:`write_atomically` of ``path`` left."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def open_lake(root: str | None = None, aws_conn_id: str | None = None) -> Lake:
