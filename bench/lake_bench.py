@@ -11,6 +11,7 @@ from common import BATCH, faker_source
 from sluice.ingest.landing import landed_files
 from sluice.ingest.sync import sync_batch
 from sluice.lake.bronze import commit_batch
+from sluice.lake.storage import open_lake
 
 
 def file_states(root: Path) -> dict[Path, tuple[int, int, int]]:
@@ -40,22 +41,23 @@ def bench_lake_bytes(count: int = 100_000) -> dict[str, Any]:
     """
     source = faker_source(count)
     with tempfile.TemporaryDirectory(prefix="sluice-bench-lake-") as tmp:
-        lake = Path(tmp) / "lake"
-        lake.mkdir()
-        before = file_states(lake)
+        root = Path(tmp) / "lake"
+        root.mkdir()
+        lake = open_lake(str(root))
+        before = file_states(root)
         wchar = _process_written_bytes()
-        manifests = sync_batch(source, BATCH, lake_root=lake)
+        manifests = sync_batch(source, BATCH, lake=lake)
         for stream in source.streams:
             commit_batch(source.name, stream, BATCH, lake)
         wchar = _process_written_bytes() - wchar
-        after = file_states(lake)
+        after = file_states(root)
         written: dict[str, int] = {}
         for path, state in after.items():
             if before.get(path) != state:
-                area = path.relative_to(lake).parts[0]
+                area = path.relative_to(root).parts[0]
                 written[area] = written.get(area, 0) + state[0]
         landed = {
-            stream.name: sum(f.stat().st_size for f in landed_files(lake, source.name, stream.name, BATCH))
+            stream.name: sum(lake.size(f) for f in landed_files(lake, source.name, stream.name, BATCH))
             for stream in source.streams
         }
     landed_total, written_total = sum(landed.values()), sum(written.values())

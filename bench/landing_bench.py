@@ -14,6 +14,7 @@ from common import BATCH, BenchmarkError, faker_source, median, time_raw_read, w
 
 from sluice.ingest.protocol import connector_executable, discover, read
 from sluice.ingest.sync import stored_catalog, sync_batch
+from sluice.lake.storage import open_lake
 from sluice.sources import SourceConfig
 
 
@@ -42,15 +43,15 @@ def time_sync(source: SourceConfig, work: Path) -> dict[str, Any]:
     seconds spent in this process (JSON decoding, Arrow, Parquet) and in the
     connector process it started.
     """
-    lake = work / "lake"
+    lake = open_lake(str(work / "lake"))
     stored_catalog(source, connector_executable(source.connector), source.connector_config, lake)
-    shutil.rmtree(lake / "landing", ignore_errors=True)
+    shutil.rmtree(work / "lake" / "landing", ignore_errors=True)
     own, children = (
         _cpu_seconds(resource.RUSAGE_SELF),
         _cpu_seconds(resource.RUSAGE_CHILDREN),
     )
     start = time.perf_counter()
-    manifests = sync_batch(source, BATCH, lake_root=lake)
+    manifests = sync_batch(source, BATCH, lake=lake)
     seconds = time.perf_counter() - start
     result = {
         "seconds": seconds,
@@ -59,7 +60,7 @@ def time_sync(source: SourceConfig, work: Path) -> dict[str, Any]:
         "records": {name: manifest["read"] for name, manifest in manifests.items()},
         "quarantined": sum(manifest["quarantined"] for manifest in manifests.values()),
     }
-    shutil.rmtree(lake / "landing", ignore_errors=True)
+    shutil.rmtree(work / "lake" / "landing", ignore_errors=True)
     return result
 
 

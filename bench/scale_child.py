@@ -26,6 +26,7 @@ from common import BATCH, MB, faker_source  # noqa: E402
 from sluice.ingest.protocol import connector_executable  # noqa: E402
 from sluice.ingest.sync import stored_catalog, sync_batch  # noqa: E402
 from sluice.lake.bronze import commit_batch  # noqa: E402
+from sluice.lake.storage import open_lake  # noqa: E402
 from sluice.warehouse.duckdb_load import load_batch  # noqa: E402
 
 
@@ -41,12 +42,12 @@ def _import_libraries() -> None:
 
 def main(count: str, work: str, output: str) -> None:
     source = faker_source(int(count))
-    lake, warehouse = Path(work) / "lake", Path(work) / "warehouse" / "sluice.duckdb"
+    lake, warehouse = open_lake(str(Path(work) / "lake")), Path(work) / "warehouse" / "sluice.duckdb"
     stored_catalog(source, connector_executable(source.connector), source.connector_config, lake)
     _import_libraries()
     baseline = _peak_mb(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    manifests = sync_batch(source, BATCH, lake_root=lake)
+    manifests = sync_batch(source, BATCH, lake=lake)
     landed = time.perf_counter()
     for stream in source.streams:
         commit_batch(source.name, stream, BATCH, lake)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from environment import ROOT, VENV_BIN, isolated_environment
+from s3servers import start_moto, start_radosgw, use_bucket
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="sluice-tests-"))
 os.environ.update(isolated_environment(SESSION_DIR / "airflow", SESSION_DIR / "data"))
@@ -37,6 +38,39 @@ def airflow_db() -> Path:
 @pytest.fixture
 def lake_root(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+@pytest.fixture
+def local_lake(lake_root: Path):
+    from sluice.lake.storage import open_lake
+
+    return open_lake(str(lake_root))
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto's S3 server, for fast unit tests of the lake on S3."""
+    server = start_moto()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def radosgw():
+    """One Ceph radosgw S3 server for the session (include/scripts/s3.sh)."""
+    server = start_radosgw(SESSION_DIR / "s3")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake(request: pytest.FixtureRequest, lake_root: Path, monkeypatch: pytest.MonkeyPatch):
+    """The lake in a folder, then on S3 (moto): the same test over both."""
+    from sluice.lake.storage import open_lake
+
+    if request.param == "local":
+        return open_lake(str(lake_root))
+    return open_lake(use_bucket(request.getfixturevalue("moto_s3"), monkeypatch))
 
 
 _background: dict[str, object] = {}

@@ -22,9 +22,10 @@ def data_dir() -> Path:
     return _path("SLUICE_DATA_DIR", PROJECT_ROOT / ".data")
 
 
-def lake_root() -> Path:
-    """Root of the lake: ``landing/``, ``bronze/``, ``quarantine/`` and ``state/``."""
-    return _path("SLUICE_LAKE_ROOT", data_dir() / "lake")
+def lake_root() -> str:
+    """Root of the lake (``landing/``, ``bronze/``, ``quarantine/``, ``state/``): a folder
+    or ``s3://bucket/prefix`` (see :func:`sluice.lake.storage.open_lake`)."""
+    return os.environ.get("SLUICE_LAKE_ROOT") or str(data_dir() / "lake")
 
 
 def warehouse_path() -> Path:

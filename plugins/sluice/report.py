@@ -5,23 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sluice import config
 from sluice.ingest.landing import LandingError, read_manifest
+from sluice.lake.storage import Lake, open_lake
 from sluice.sources import load_source, source_names
 
 LAYERS = ("bronze", "silver", "gold", "marts")
 
 
-def batch_summary(batch: str, lake_root: Path | None = None, warehouse: Path | None = None) -> dict[str, Any]:
+def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None = None) -> dict[str, Any]:
     """Landing counts per source stream and row counts per warehouse table."""
     from sluice.warehouse.duckdb_load import connect
 
-    lake_root = lake_root or config.lake_root()
+    lake = lake or open_lake()
     landing = {}
     for name in source_names():
         for stream in load_source(name).streams:
             try:
-                manifest = read_manifest(lake_root, name, stream.name, batch)
+                manifest = read_manifest(lake, name, stream.name, batch)
             except (FileNotFoundError, LandingError):
                 continue
             landing[f"{name}.{stream.name}"] = {k: manifest[k] for k in ("read", "landed", "quarantined")}

@@ -10,12 +10,14 @@ keys, customers and batches are still compared. Every other value must match.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
+
+from sluice.lake.storage import Lake, open_lake
 
 WALL_CLOCK_COLUMNS = {"updated_at", "_airbyte_extracted_at"}
 #: source-faker draws a purchase's dates between its creation and the connector's start
@@ -46,7 +48,14 @@ def _rows(table, name: str = "") -> list[tuple]:
     return sorted((tuple(row.items()) for row in rows), key=repr)
 
 
-def lake_snapshot(lake_root: Path) -> dict[str, Any]:
+def _files_under(lake: Lake, area: str) -> list[str]:
+    from pyarrow.fs import FileSelector, FileType
+
+    selector = FileSelector(lake.path(area), recursive=True, allow_not_found=True)
+    return sorted(info.path for info in lake.fs.get_file_info(selector) if info.type == FileType.File)
+
+
+def lake_snapshot(lake: Lake) -> dict[str, Any]:
     """Landing manifests' counts, quarantine files by path with their rows, and each bronze
     table's rows, partitions and number of active files.
 
@@ -54,23 +63,25 @@ def lake_snapshot(lake_root: Path) -> dict[str, Any]:
     landing attempt writes new file names.
     """
     landing = {}
-    for path in sorted((lake_root / "landing").glob("*/*/batch=*.json")):
-        manifest = json.loads(path.read_text())
-        landing[path.relative_to(lake_root).as_posix()] = {
-            key: manifest[key] for key in ("read", "landed", "quarantined")
-        } | {"files": len(manifest["files"])}
+    for path in _files_under(lake, "landing"):
+        if re.fullmatch(r"landing/[^/]+/[^/]+/batch=[^/]+\.json", lake.relative(path)):
+            manifest = json.loads(lake.read_bytes(path))
+            landing[lake.relative(path)] = {key: manifest[key] for key in ("read", "landed", "quarantined")} | {
+                "files": len(manifest["files"])
+            }
     quarantine = {
-        path.relative_to(lake_root).as_posix(): _rows(pq.read_table(path))
-        for path in sorted((lake_root / "quarantine").rglob("*.parquet"))
+        lake.relative(path): _rows(pq.read_table(path, filesystem=lake.fs))
+        for path in _files_under(lake, "quarantine")
+        if path.endswith(".parquet")
     }
     tables = {}
-    for table_dir in sorted((lake_root / "bronze").glob("*/*")):
-        if not DeltaTable.is_deltatable(str(table_dir)):  # landed, never committed
-            tables[table_dir.relative_to(lake_root).as_posix()] = None
+    for name in sorted({"/".join(lake.relative(path).split("/")[:3]) for path in _files_under(lake, "bronze")}):
+        table = lake.delta_table(lake.path(name))
+        if table is None:  # landed, never committed
+            tables[name] = None
             continue
-        table = DeltaTable(str(table_dir))
-        tables[table_dir.relative_to(lake_root).as_posix()] = {
-            "rows": _rows(table.to_pyarrow_table(), table_dir.name),
+        tables[name] = {
+            "rows": _rows(table.to_pyarrow_table(), name.rsplit("/", 1)[-1]),
             "partitions": sorted(p["_sluice_batch"] for p in table.partitions()),
             "active_files": len(table.file_uris()),
         }
@@ -94,9 +105,10 @@ def warehouse_snapshot(path: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
-def snapshot(data_dir: Path) -> dict[str, Any]:
+def snapshot(data_dir: Path, lake: Lake | None = None) -> dict[str, Any]:
+    """The lake (by default the folder ``data_dir/lake``) and the warehouse under ``data_dir``."""
     return {
-        "lake": lake_snapshot(data_dir / "lake"),
+        "lake": lake_snapshot(lake or open_lake(str(data_dir / "lake"))),
         "warehouse": warehouse_snapshot(data_dir / "warehouse" / "sluice.duckdb"),
     }
 

@@ -52,21 +52,25 @@ END
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def test_sync_lands_saves_state_and_reuses_the_discovered_catalog(tmp_path, lake_root):
+def test_sync_lands_saves_state_and_reuses_the_discovered_catalog(tmp_path, lake):
     calls = tmp_path / "calls.log"
     scripted_connector(tmp_path / "connectors", calls)
     source = SourceConfig(
         "items", "source-items", "", "data-platform", (StreamConfig("items", record_key="id"),), {"page_size": 10}
     )
     for _ in range(2):
-        manifests = sync_batch(source, BATCH, lake_root, tmp_path / "connectors")
+        manifests = sync_batch(source, BATCH, lake, tmp_path / "connectors")
     assert manifests["items"]["landed"] == 3
-    assert pq.read_table(landed_files(lake_root, "items", "items", BATCH)).column("id").to_pylist() == [0, 1, 2]
-    assert state_before(lake_root, "items", "20261120T120000Z")[0]["stream"]["stream_state"] == {"id": 2}
+    assert pq.read_table(landed_files(lake, "items", "items", BATCH), filesystem=lake.fs).column("id").to_pylist() == [
+        0,
+        1,
+        2,
+    ]
+    assert state_before(lake, "items", "20261120T120000Z")[0]["stream"]["stream_state"] == {"id": 2}
     assert calls.read_text().split() == ["discover", "read", "read"]  # the catalog was kept
 
     changed = SourceConfig(**{**source.__dict__, "connector_config": {"page_size": 20}})
-    sync_batch(changed, BATCH, lake_root, tmp_path / "connectors")
+    sync_batch(changed, BATCH, lake, tmp_path / "connectors")
     assert calls.read_text().split()[-2:] == ["discover", "read"]  # new config, new catalog
-    stored = (lake_root / "state" / "items" / "catalog.json").read_text()
+    stored = lake.read_bytes(lake.path("state", "items", "catalog.json")).decode()
     assert "page_size" not in stored  # only a fingerprint of the config is kept

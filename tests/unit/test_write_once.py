@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
@@ -10,7 +11,8 @@ from deltalake import DeltaTable
 from e2e.snapshot import differences, lake_snapshot, snapshot
 from sluice.ingest.landing import BatchLanding, landed_files, read_manifest
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import BronzeCommitError, bronze_table_path, commit_batch, commit_files
+from sluice.lake.bronze import BronzeCommitError, commit_batch, commit_files
+from sluice.lake.storage import open_lake
 from sluice.sources import StreamConfig
 from sluice.warehouse.duckdb_load import load_batch
 
@@ -19,8 +21,18 @@ STREAM = StreamConfig("users", record_key="id", subject_key="email")
 SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "email": {"type": "string"}}}
 
 
-def land(lake_root, batch, ids, schema=SCHEMA, stream=STREAM, data=None):
-    landing = BatchLanding(lake_root, "demo", batch, {stream.name: (stream, stream_schema(schema))})
+@pytest.fixture
+def lake(local_lake):
+    """These tests look at the files themselves (inodes, modification times): a folder."""
+    return local_lake
+
+
+def landed(lake, source, stream, batch) -> list[Path]:
+    return [Path(path) for path in landed_files(lake, source, stream, batch)]
+
+
+def land(lake, batch, ids, schema=SCHEMA, stream=STREAM, data=None):
+    landing = BatchLanding(lake, "demo", batch, {stream.name: (stream, stream_schema(schema))})
     landing.add_all(
         {"stream": stream.name, "data": data(i) if data else {"id": i, "email": f"{i}@x.io"}, "emitted_at": 1}
         for i in ids
@@ -29,8 +41,8 @@ def land(lake_root, batch, ids, schema=SCHEMA, stream=STREAM, data=None):
     return landing.publish(state=[])[stream.name]
 
 
-def table_path(lake_root, stream="users"):
-    return bronze_table_path(lake_root, "demo", stream)
+def table_path(lake_root, stream="users") -> Path:
+    return lake_root / "bronze" / "demo" / stream
 
 
 def files_on_disk(lake_root) -> dict[str, tuple[int, int, int]]:
@@ -47,29 +59,29 @@ def log_entries(lake_root, stream="users") -> list[dict]:
     return [json.loads(line) for path in sorted(log.glob("*.json")) for line in path.read_text().splitlines()]
 
 
-def test_the_commit_registers_the_landed_files_without_a_second_copy(lake_root):
-    manifest = land(lake_root, B1, range(5))
+def test_the_commit_registers_the_landed_files_without_a_second_copy(lake, lake_root):
+    manifest = land(lake, B1, range(5))
     before = files_on_disk(lake_root)
-    result = commit_batch("demo", STREAM, B1, lake_root)
+    result = commit_batch("demo", STREAM, B1, lake)
 
     assert files_on_disk(lake_root) == before, "the commit wrote no data file and rewrote none"
     table = DeltaTable(str(table_path(lake_root)))
-    assert sorted(table.file_uris()) == sorted(str(path) for path in landed_files(lake_root, "demo", "users", B1))
+    assert sorted(table.file_uris()) == sorted(str(path) for path in landed(lake, "demo", "users", B1))
     assert result["rows"] == 5 and result["files"] == 1 and result["bytes"] == manifest["bytes"]
     assert sorted(table.to_pyarrow_table().column("id").to_pylist()) == [0, 1, 2, 3, 4]
     assert table.metadata().configuration["delta.targetFileSize"] == str(128 * 1024 * 1024)
     assert table.metadata().configuration["sluice.subjectKey"] == "email"
 
 
-def test_a_rerun_replaces_the_batch_its_old_files_are_tombstoned_then_vacuumed(lake_root, monkeypatch):
+def test_a_rerun_replaces_the_batch_its_old_files_are_tombstoned_then_vacuumed(lake, lake_root, monkeypatch):
     monkeypatch.delenv("SLUICE_BRONZE_RETENTION_HOURS", raising=False)
-    land(lake_root, B1, [1, 2])
-    first = landed_files(lake_root, "demo", "users", B1)
-    commit_batch("demo", STREAM, B1, lake_root)
-    land(lake_root, B1, [1, 2, 3])
-    second = landed_files(lake_root, "demo", "users", B1)
-    result = commit_batch("demo", STREAM, B1, lake_root)
-    assert commit_batch("demo", STREAM, B1, lake_root)["version"] == result["version"]  # a retry: no new version
+    land(lake, B1, [1, 2])
+    first = landed(lake, "demo", "users", B1)
+    commit_batch("demo", STREAM, B1, lake)
+    land(lake, B1, [1, 2, 3])
+    second = landed(lake, "demo", "users", B1)
+    result = commit_batch("demo", STREAM, B1, lake)
+    assert commit_batch("demo", STREAM, B1, lake)["version"] == result["version"]  # a retry: no new version
 
     table = DeltaTable(str(table_path(lake_root)))
     assert sorted(table.to_pyarrow_table().column("id").to_pylist()) == [1, 2, 3]
@@ -81,25 +93,25 @@ def test_a_rerun_replaces_the_batch_its_old_files_are_tombstoned_then_vacuumed(l
     assert DeltaTable(str(table_path(lake_root)), version=result["version"] - 1).to_pyarrow_table().num_rows == 2
 
     monkeypatch.setenv("SLUICE_BRONZE_RETENTION_HOURS", "0")
-    land(lake_root, B1, [1, 2, 3, 4])
-    result = commit_batch("demo", STREAM, B1, lake_root)
+    land(lake, B1, [1, 2, 3, 4])
+    result = commit_batch("demo", STREAM, B1, lake)
     assert result["vacuumed"] == len(first) + len(second)
     assert not any(path.exists() for path in [*first, *second])
     folder = table_path(lake_root) / f"_sluice_batch={B1}"
-    assert sorted(folder.iterdir()) == landed_files(lake_root, "demo", "users", B1)
+    assert sorted(folder.iterdir()) == landed(lake, "demo", "users", B1)
     assert DeltaTable(str(table_path(lake_root))).to_pyarrow_table().num_rows == 4
     # the vacuumed files stay listed as tombstones; a retry neither commits nor vacuums again
     version = DeltaTable(str(table_path(lake_root))).version()
-    assert commit_batch("demo", STREAM, B1, lake_root)["vacuumed"] == 0
+    assert commit_batch("demo", STREAM, B1, lake)["vacuumed"] == 0
     assert DeltaTable(str(table_path(lake_root))).version() == version
 
 
-def test_a_new_column_evolves_the_table_schema(lake_root):
-    land(lake_root, B1, [1])
-    commit_batch("demo", STREAM, B1, lake_root)
+def test_a_new_column_evolves_the_table_schema(lake, lake_root):
+    land(lake, B1, [1])
+    commit_batch("demo", STREAM, B1, lake)
     wider = {"type": "object", "properties": {**SCHEMA["properties"], "vip": {"type": "boolean"}}}
-    land(lake_root, B2, [2], schema=wider, data=lambda i: {"id": i, "email": "e", "vip": True})
-    commit_batch("demo", STREAM, B2, lake_root)
+    land(lake, B2, [2], schema=wider, data=lambda i: {"id": i, "email": "e", "vip": True})
+    commit_batch("demo", STREAM, B2, lake)
 
     table = DeltaTable(str(table_path(lake_root)))
     assert "vip" in [field.name for field in table.schema().fields]
@@ -107,23 +119,23 @@ def test_a_new_column_evolves_the_table_schema(lake_root):
     assert rows == [{"id": 1, "vip": None}, {"id": 2, "vip": True}]
 
 
-def test_a_conflicting_column_type_fails_clearly_and_loses_nothing(lake_root):
-    land(lake_root, B1, [1])
-    commit_batch("demo", STREAM, B1, lake_root)
+def test_a_conflicting_column_type_fails_clearly_and_loses_nothing(lake, lake_root):
+    land(lake, B1, [1])
+    commit_batch("demo", STREAM, B1, lake)
     version = DeltaTable(str(table_path(lake_root))).version()
     as_text = {"type": "object", "properties": {"id": {"type": "string"}, "email": {"type": "string"}}}
-    land(lake_root, B2, [2], schema=as_text, data=lambda i: {"id": f"u{i}", "email": "e"})
+    land(lake, B2, [2], schema=as_text, data=lambda i: {"id": f"u{i}", "email": "e"})
 
     with pytest.raises(BronzeCommitError, match=r"landed column 'id' is string but the table has long"):
-        commit_batch("demo", STREAM, B2, lake_root)
+        commit_batch("demo", STREAM, B2, lake)
     table = DeltaTable(str(table_path(lake_root)))
     assert table.version() == version
     assert table.to_pyarrow_table().column("id").to_pylist() == [1]
-    assert read_manifest(lake_root, "demo", "users", B2)["landed"] == 1
-    assert all(path.exists() for path in landed_files(lake_root, "demo", "users", B2))
+    assert read_manifest(lake, "demo", "users", B2)["landed"] == 1
+    assert all(path.exists() for path in landed(lake, "demo", "users", B2))
 
 
-def test_statistics_carry_no_min_max_of_strings_other_than_the_record_key(lake_root):
+def test_statistics_carry_no_min_max_of_strings_other_than_the_record_key(lake, lake_root):
     stream = StreamConfig("accounts", record_key="code", subject_key="email")
     schema = {
         "type": "object",
@@ -135,7 +147,7 @@ def test_statistics_carry_no_min_max_of_strings_other_than_the_record_key(lake_r
         },
     }
     land(
-        lake_root,
+        lake,
         B1,
         range(3),
         schema=schema,
@@ -147,7 +159,7 @@ def test_statistics_carry_no_min_max_of_strings_other_than_the_record_key(lake_r
             "seen": f"2026-11-20T06:00:0{i}.123456Z",
         },
     )
-    commit_batch("demo", stream, B1, lake_root)
+    commit_batch("demo", stream, B1, lake)
 
     (add,) = [entry["add"] for entry in log_entries(lake_root, "accounts") if "add" in entry]
     stats = json.loads(add["stats"])
@@ -166,25 +178,25 @@ def test_statistics_carry_no_min_max_of_strings_other_than_the_record_key(lake_r
     assert table.to_pyarrow_table(filters=[("score", ">", 0.7)]).column("code").to_pylist() == ["c2"]
 
 
-def test_only_files_in_the_batchs_folder_can_be_committed(lake_root, tmp_path):
-    land(lake_root, B1, [1])
+def test_only_files_in_the_batchs_folder_can_be_committed(lake, lake_root, tmp_path):
+    land(lake, B1, [1])
     elsewhere = tmp_path / "elsewhere.parquet"
-    elsewhere.write_bytes(landed_files(lake_root, "demo", "users", B1)[0].read_bytes())
+    elsewhere.write_bytes(landed(lake, "demo", "users", B1)[0].read_bytes())
     with pytest.raises(BronzeCommitError, match="is not in the batch's folder"):
-        commit_files(lake_root, "demo", STREAM, B1, [elsewhere])
+        commit_files(lake, "demo", STREAM, B1, [str(elsewhere)])
     with pytest.raises(BronzeCommitError, match="hold 1 rows, not 2"):
-        commit_files(lake_root, "demo", STREAM, B1, landed_files(lake_root, "demo", "users", B1), landed_rows=2)
+        commit_files(lake, "demo", STREAM, B1, landed_files(lake, "demo", "users", B1), landed_rows=2)
     assert not (table_path(lake_root) / "_delta_log").exists()
 
 
 def test_snapshots_compare_reruns_by_content_not_by_file_name(tmp_path):
     data = tmp_path / "data"
-    lake_root, warehouse = data / "lake", data / "warehouse" / "sluice.duckdb"
+    lake, warehouse = open_lake(str(data / "lake")), data / "warehouse" / "sluice.duckdb"
 
     def run() -> dict:
-        land(lake_root, B1, [1, 2])
-        commit_batch("demo", STREAM, B1, lake_root)
-        load_batch("demo", "users", B1, lake_root, warehouse)
+        land(lake, B1, [1, 2])
+        commit_batch("demo", STREAM, B1, lake)
+        load_batch("demo", "users", B1, lake, warehouse)
         return snapshot(data)
 
     first, second = run(), run()
@@ -194,6 +206,6 @@ def test_snapshots_compare_reruns_by_content_not_by_file_name(tmp_path):
     assert list(first["lake"]["quarantine"]) == [f"quarantine/demo/users/batch={B1}/part-00000.parquet"]
     assert first["lake"]["bronze"]["bronze/demo/users"]["active_files"] == 1
     assert differences(first, second) == []
-    land(lake_root, B1, [1, 2, 3])
-    changed = differences(first, {"lake": lake_snapshot(lake_root), "warehouse": first["warehouse"]})
+    land(lake, B1, [1, 2, 3])
+    changed = differences(first, {"lake": lake_snapshot(lake), "warehouse": first["warehouse"]})
     assert f"lake landing landing/demo/users/batch={B1}.json differs" in changed

@@ -11,7 +11,8 @@ Data files are written straight into the bronze table's partition folder, where 
 bronze commit (:mod:`sluice.lake.bronze`) registers them without copying; no reader sees
 them before that commit. Every attempt writes new file names, so it never overwrites a
 file that a committed table version references. The manifest is the landing's publish
-point: written last, atomically (temporary file and rename), after the quarantine.
+point: written last, whole (a temporary file renamed in a folder, one PUT on S3), after
+the quarantine.
 An attempt first deletes what killed attempts of the same batch left (files that no
 table version and no manifest references), and once published, the files of the
 manifest it replaced that were never committed.
@@ -26,12 +27,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import posixpath
 import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -41,7 +42,7 @@ import pyarrow.parquet as pq
 from sluice.batch import batch_start
 from sluice.ingest.schema import AIRBYTE_META_TYPE, EXTRACTED_AT_TYPE, StreamSchema
 from sluice.lake.files import batch_folder, bronze_table_path, remove_unreferenced_files
-from sluice.lake.storage import remove_stale_temporaries, write_atomically
+from sluice.lake.storage import Lake
 from sluice.sources import StreamConfig
 
 log = logging.getLogger(__name__)
@@ -69,28 +70,37 @@ class StreamCounts:
     quarantined: int = 0
 
 
-def batch_dir(root: Path, source: str, stream: str, batch: str) -> Path:
-    return root / source / stream / f"batch={batch}"
+def quarantine_folder(lake: Lake, source: str, stream: str, batch: str) -> str:
+    return lake.path("quarantine", source, stream, f"batch={batch}")
 
 
-def manifest_path(lake_root: Path, source: str, stream: str, batch: str) -> Path:
-    return lake_root / "landing" / source / stream / f"batch={batch}.json"
+def manifest_path(lake: Lake, source: str, stream: str, batch: str) -> str:
+    return lake.path("landing", source, stream, f"batch={batch}.json")
 
 
-def read_manifest(lake_root: Path, source: str, stream: str, batch: str) -> dict[str, Any]:
+def _read_json(lake: Lake, path: str) -> Any | None:
+    """The JSON document at ``path``, or None when there is none."""
+    try:
+        return json.loads(lake.read_bytes(path))
+    except FileNotFoundError:
+        return None
+
+
+def read_manifest(lake: Lake, source: str, stream: str, batch: str) -> dict[str, Any]:
     """The published landing of a stream's batch: source, stream, batch, attempt, read,
     landed, quarantined, bytes and files (paths relative to the lake root, in part order).
     """
-    path = manifest_path(lake_root, source, stream, batch)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LandingError(f"batch {batch} of {source}.{stream} has not been landed (no {path})") from None
+    path = manifest_path(lake, source, stream, batch)
+    manifest = _read_json(lake, path)
+    if manifest is None:
+        raise LandingError(f"batch {batch} of {source}.{stream} has not been landed (no {lake.uri(path)})")
+    return manifest
 
 
-def landed_files(lake_root: Path, source: str, stream: str, batch: str) -> list[Path]:
-    """Parquet files of a published batch, in part order; raises if it was never landed."""
-    return [lake_root / name for name in read_manifest(lake_root, source, stream, batch)["files"]]
+def landed_files(lake: Lake, source: str, stream: str, batch: str) -> list[str]:
+    """Parquet files (paths on the lake's filesystem) of a published batch, in part order;
+    raises if it was never landed."""
+    return [lake.path(name) for name in read_manifest(lake, source, stream, batch)["files"]]
 
 
 def _parse_temporal(values: pa.ChunkedArray, arrow_type: pa.DataType) -> pa.ChunkedArray:
@@ -119,16 +129,15 @@ class _QuarantineBuffer:
             }
         )
 
-    def write(self, folder: Path) -> None:
+    def write(self, lake: Lake, folder: str) -> None:
         """Replace the batch's quarantine file; with no rows, remove the one a run before left."""
-        path = folder / QUARANTINE_FILE
+        path = posixpath.join(folder, QUARANTINE_FILE)
         if self.rows:
-            table = pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA)
-            write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-        elif path.exists():
-            path.unlink()
-            if not any(folder.iterdir()):
-                folder.rmdir()
+            sink = pa.BufferOutputStream()
+            pq.write_table(pa.Table.from_pylist(self.rows, schema=QUARANTINE_SCHEMA), sink, compression="zstd")
+            lake.write_bytes(path, sink.getvalue().to_pybytes())
+        elif lake.exists(path):
+            lake.delete_files([path])
 
 
 @dataclass
@@ -191,8 +200,8 @@ class _StreamWriter:
 
     def __init__(
         self,
-        lake_root: Path,
-        folder: Path,
+        lake: Lake,
+        folder: str,
         name_prefix: str,
         stream: StreamConfig,
         schema: StreamSchema,
@@ -202,7 +211,7 @@ class _StreamWriter:
         rows_per_file: int,
         submit: Callable[[Callable[[], None]], None],
     ) -> None:
-        self.lake_root = lake_root
+        self.lake = lake
         self.folder = folder
         self.name_prefix = name_prefix
         self.stream = stream
@@ -221,6 +230,7 @@ class _StreamWriter:
         self.quarantine = _QuarantineBuffer()
         self.files: list[str] = []
         self._writer: pq.ParquetWriter | None = None
+        self._sink: Any = None
         self._rows_in_file = 0
         self._buffer = _Buffer()
 
@@ -311,16 +321,21 @@ class _StreamWriter:
         self._write(pa.Table.from_pydict(columns, schema=self.landed_schema))
 
     def _open(self) -> pq.ParquetWriter:
-        path = self.folder / f"{self.name_prefix}{len(self.files)}.parquet"
+        path = posixpath.join(self.folder, f"{self.name_prefix}{len(self.files)}.parquet")
         self.files.append(path)
         self._rows_in_file = 0
-        return pq.ParquetWriter(path, self.landed_schema, compression="zstd")
+        self._sink = self.lake.open_output_stream(path)
+        return pq.ParquetWriter(self._sink, self.landed_schema, compression="zstd")
+
+    def _close_file(self) -> None:
+        self._writer.close()
+        self._sink.close()  # the writer leaves it open; on S3 the object appears only now
 
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
             self._writer = self._open()
         elif self._rows_in_file >= self.rows_per_file:
-            self._writer.close()
+            self._close_file()
             self._writer = self._open()
         self._writer.write_table(table)
         self._rows_in_file += table.num_rows
@@ -330,7 +345,7 @@ class _StreamWriter:
         """Close the last file; call once every submitted buffer has been written."""
         if self._writer is None:  # an empty stream still lands one file: its schema
             self._writer = self._open()
-        self._writer.close()
+        self._close_file()
         self.counts.quarantined = len(self.quarantine.rows)
         return self.counts
 
@@ -341,23 +356,22 @@ class _StreamWriter:
             "batch": batch,
             "attempt": attempt,
             **asdict(self.counts),
-            "bytes": sum(path.stat().st_size for path in self.files),
-            "files": [path.relative_to(self.lake_root).as_posix() for path in self.files],
+            "bytes": sum(self.lake.size(path) for path in self.files),
+            "files": [self.lake.relative(path) for path in self.files],
         }
 
     def discard(self) -> None:
         """Close and delete this attempt's files (nothing references them yet)."""
         if self._writer is not None:
             with contextlib.suppress(Exception):  # a half-written file is deleted below anyway
-                self._writer.close()
-        for path in self.files:
-            path.unlink(missing_ok=True)
+                self._close_file()
+        self.lake.delete_files(self.files)
 
 
 class BatchLanding:
     """Collects one batch of a source's records and publishes them atomically.
 
-    :param lake_root: root of the lake (``bronze/``, ``landing/``, ``quarantine/``, ``state/``)
+    :param lake: the lake (``bronze/``, ``landing/``, ``quarantine/``, ``state/``)
     :param source: source name, the first path level under ``landing/`` and ``bronze/``
     :param batch: batch id of the data interval (see :mod:`sluice.batch`)
     :param streams: stream name -> (declared stream, Arrow schema from the catalog)
@@ -367,14 +381,14 @@ class BatchLanding:
 
     def __init__(
         self,
-        lake_root: Path,
+        lake: Lake,
         source: str,
         batch: str,
         streams: Mapping[str, tuple[StreamConfig, StreamSchema]],
         buffer_rows: int = 20_000,
         rows_per_file: int = 2_000_000,
     ) -> None:
-        self.lake_root = lake_root
+        self.lake = lake
         self.source = source
         self.batch = batch
         start = batch_start(batch)
@@ -387,10 +401,9 @@ class BatchLanding:
         self._remove_leftovers(streams)
         self._background = _BackgroundWriter()
         for name, (stream, schema) in streams.items():
-            folder = batch_folder(bronze_table_path(lake_root, source, name), batch)
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = batch_folder(bronze_table_path(lake, source, name), batch)
             self.writers[name] = _StreamWriter(
-                lake_root,
+                lake,
                 folder,
                 prefix,
                 stream,
@@ -435,15 +448,15 @@ class BatchLanding:
                 raise LandingError(f"{self.source}.{name}: read {counts.read} != landed + quarantined {counts}")
             manifests[name] = writer.manifest(self.source, self.batch, self.attempt)
         for name, writer in self.writers.items():
-            writer.quarantine.write(self._quarantine_dir(name))
-        self.undeclared.write(self._quarantine_dir("_undeclared"))
+            writer.quarantine.write(self.lake, quarantine_folder(self.lake, self.source, name, self.batch))
+        self.undeclared.write(self.lake, quarantine_folder(self.lake, self.source, "_undeclared", self.batch))
         replaced = {}
         for name, manifest in manifests.items():
-            path = manifest_path(self.lake_root, self.source, name, self.batch)
-            replaced[name] = json.loads(path.read_text()) if path.is_file() else None
-            write_atomically(path, lambda tmp, manifest=manifest: tmp.write_text(json.dumps(manifest, indent=2)))
+            path = manifest_path(self.lake, self.source, name, self.batch)
+            replaced[name] = _read_json(self.lake, path)
+            self.lake.write_bytes(path, json.dumps(manifest, indent=2).encode())
             self._published.add(name)
-        save_state(self.lake_root, self.source, self.batch, state or [])
+        save_state(self.lake, self.source, self.batch, state or [])
         for name, manifest in manifests.items():
             if replaced[name]:
                 try:  # the replaced manifest's files, unless a table version references them
@@ -459,47 +472,47 @@ class BatchLanding:
             if name not in self._published:
                 writer.discard()
 
-    def _quarantine_dir(self, stream: str) -> Path:
-        return batch_dir(self.lake_root / "quarantine", self.source, stream, self.batch)
-
     def _remove_unreferenced(self, stream: str, manifest: dict[str, Any] | None) -> None:
-        table_path = bronze_table_path(self.lake_root, self.source, stream)
-        files = [self.lake_root / name for name in (manifest or {}).get("files", [])]
-        keep = [path.relative_to(table_path).as_posix() for path in files if path.is_relative_to(table_path)]
-        remove_unreferenced_files(table_path, self.batch, keep)
+        table_path = bronze_table_path(self.lake, self.source, stream)
+        table = self.lake.relative(table_path) + "/"
+        keep = [name[len(table) :] for name in (manifest or {}).get("files", []) if name.startswith(table)]
+        remove_unreferenced_files(self.lake, table_path, self.batch, keep)
 
     def _remove_leftovers(self, streams: Iterable[str]) -> None:
         """Delete what killed attempts of this batch left: unreferenced files, temporaries.
 
         The files of the current manifest stay: a commit may still register them.
         """
-        remove_stale_temporaries(_state_dir(self.lake_root, self.source) / f"batch={self.batch}.json")
-        remove_stale_temporaries(self._quarantine_dir("_undeclared") / QUARANTINE_FILE)
+        lake = self.lake
+        lake.remove_stale_temporaries(_state_path(lake, self.source, self.batch))
+        for stream in [*streams, "_undeclared"]:
+            folder = quarantine_folder(lake, self.source, stream, self.batch)
+            lake.remove_stale_temporaries(posixpath.join(folder, QUARANTINE_FILE))
         for stream in streams:
-            path = manifest_path(self.lake_root, self.source, stream, self.batch)
-            remove_stale_temporaries(path)
-            remove_stale_temporaries(self._quarantine_dir(stream) / QUARANTINE_FILE)
-            self._remove_unreferenced(stream, json.loads(path.read_text()) if path.is_file() else None)
+            path = manifest_path(lake, self.source, stream, self.batch)
+            lake.remove_stale_temporaries(path)
+            self._remove_unreferenced(stream, _read_json(lake, path))
 
 
-def _state_dir(lake_root: Path, source: str) -> Path:
-    return lake_root / "state" / source
+def _state_path(lake: Lake, source: str, batch: str) -> str:
+    return lake.path("state", source, f"batch={batch}.json")
 
 
-def save_state(lake_root: Path, source: str, batch: str, state: list[dict[str, Any]]) -> None:
-    path = _state_dir(lake_root, source) / f"batch={batch}.json"
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(state, indent=2)))
+def save_state(lake: Lake, source: str, batch: str, state: list[dict[str, Any]]) -> None:
+    lake.write_bytes(_state_path(lake, source, batch), json.dumps(state, indent=2).encode())
 
 
-def state_before(lake_root: Path, source: str, batch: str) -> list[dict[str, Any]]:
+def state_before(lake: Lake, source: str, batch: str) -> list[dict[str, Any]]:
     """Connector state left by the latest batch before ``batch`` (empty for the first).
 
     A rerun of a batch starts from the same state as its first run did, so it reads the
     same records and replaces the batch instead of finding nothing new.
     """
-    earlier = sorted(
+    earlier = [
         path
-        for path in _state_dir(lake_root, source).glob("batch=*.json")
-        if path.name[len("batch=") : -len(".json")] < batch
-    )
-    return json.loads(earlier[-1].read_text()) if earlier else []
+        for path in lake.list_files(lake.path("state", source))
+        if (name := posixpath.basename(path)).startswith("batch=")
+        and name.endswith(".json")
+        and name[len("batch=") : -len(".json")] < batch
+    ]
+    return json.loads(lake.read_bytes(earlier[-1])) if earlier else []

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sluice import config
 from sluice.ingest.landing import BatchLanding, state_before
 from sluice.ingest.protocol import ConnectorError, configured_catalog, connector_executable, discover, read
 from sluice.ingest.schema import stream_schema
+from sluice.lake.storage import Lake, open_lake
 from sluice.sources import SourceConfig
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ CATALOG_MAX_AGE_SECONDS = float(os.environ.get("SLUICE_CATALOG_MAX_AGE_HOURS", "
 
 
 def stored_catalog(
-    source: SourceConfig, executable: Path, connector_config: dict[str, Any], lake_root: Path
+    source: SourceConfig, executable: Path, connector_config: dict[str, Any], lake: Lake
 ) -> dict[str, Any]:
     """The connector's catalog, discovered again only when it may have changed.
 
@@ -39,16 +39,16 @@ def stored_catalog(
             default=str,
         ).encode()
     ).hexdigest()
-    path = lake_root / "state" / source.name / "catalog.json"
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if stored.get("fingerprint") == fingerprint and time.time() - stored["discovered_at"] < CATALOG_MAX_AGE_SECONDS:
-            return stored["catalog"]
+    path = lake.path("state", source.name, "catalog.json")
+    try:
+        stored = json.loads(lake.read_bytes(path))
+    except FileNotFoundError:
+        stored = {}
+    if stored.get("fingerprint") == fingerprint and time.time() - stored["discovered_at"] < CATALOG_MAX_AGE_SECONDS:
+        return stored["catalog"]
     catalog = discover(executable, connector_config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"fingerprint": fingerprint, "discovered_at": time.time(), "catalog": catalog}))
-    os.replace(tmp, path)
+    stored = {"fingerprint": fingerprint, "discovered_at": time.time(), "catalog": catalog}
+    lake.write_bytes(path, json.dumps(stored).encode())
     return catalog
 
 
@@ -63,7 +63,7 @@ def _state_key(state: dict[str, Any]) -> tuple[str, ...]:
 def sync_batch(
     source: SourceConfig,
     batch: str,
-    lake_root: Path | None = None,
+    lake: Lake | None = None,
     connectors_dir: Path | None = None,
     secret_config: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
@@ -72,20 +72,20 @@ def sync_batch(
     :param secret_config: config merged over the declared one (credentials from a connection)
     :returns: per stream, the landing manifest (read, landed, quarantined, files)
     """
-    lake_root = lake_root or config.lake_root()
+    lake = lake or open_lake()
     executable = connector_executable(source.connector, connectors_dir)
     connector_config = {**source.connector_config, **(secret_config or {})}
-    catalog = stored_catalog(source, executable, connector_config, lake_root)
+    catalog = stored_catalog(source, executable, connector_config, lake)
     json_schemas = {stream["name"]: stream["json_schema"] for stream in catalog.get("streams", [])}
     missing = [s.name for s in source.streams if s.name not in json_schemas]
     if missing:
         raise ConnectorError(f"{source.connector} offers no streams {missing}; it has {sorted(json_schemas)}")
     streams = {s.name: (s, stream_schema(json_schemas[s.name])) for s in source.streams}
     catalog = configured_catalog(catalog, {s.name: s.cursor_field for s in source.streams})
-    state = state_before(lake_root, source.name, batch)
+    state = state_before(lake, source.name, batch)
     log.info("landing %s batch %s from %d saved state message(s)", source.name, batch, len(state))
 
-    landing = BatchLanding(lake_root, source.name, batch, streams)
+    landing = BatchLanding(lake, source.name, batch, streams)
     latest_state: dict[tuple[str, ...], dict[str, Any]] = {}
     try:
         for message in read(executable, connector_config, catalog, state):

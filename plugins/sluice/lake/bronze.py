@@ -18,19 +18,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sluice import config
 from sluice.batch import batch_start
 from sluice.ingest.landing import read_manifest
 from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table_path
+from sluice.lake.storage import Lake, open_lake
 from sluice.sources import StreamConfig
 
 __all__ = ["BATCH_COLUMN", "BronzeCommitError", "bronze_table_path", "commit_batch", "commit_files"]
@@ -138,20 +138,23 @@ class LandedFile:
     metadata: pq.FileMetaData
 
 
-def _describe(path: Path, table_path: Path, folder: Path) -> LandedFile:
-    path = Path(path)
-    if path.resolve().parent != folder.resolve():
+def _describe(lake: Lake, path: str, folder: str) -> LandedFile:
+    from pyarrow.fs import FileType
+
+    if posixpath.dirname(posixpath.normpath(path)) != posixpath.normpath(folder):
         raise BronzeCommitError(
-            f"{path} is not in the batch's folder {folder}: a table references files inside it, without copying"
+            f"{lake.uri(path)} is not in the batch's folder {lake.uri(folder)}:"
+            " a table references files inside it, without copying"
         )
-    if not path.is_file():
-        raise BronzeCommitError(f"landed file {path} is missing")
-    status = path.stat()
-    metadata = pq.read_metadata(path)
+    info = lake.fs.get_file_info(path)
+    if info.type != FileType.File:
+        raise BronzeCommitError(f"landed file {lake.uri(path)} is missing")
+    with lake.fs.open_input_file(path) as file:
+        metadata = pq.read_metadata(file)
     return LandedFile(
-        path=f"{folder.name}/{path.name}",
-        size=status.st_size,
-        modified_ms=status.st_mtime_ns // 1_000_000,
+        path=f"{posixpath.basename(folder)}/{posixpath.basename(path)}",
+        size=info.size,
+        modified_ms=info.mtime_ns // 1_000_000,
         rows=metadata.num_rows,
         schema=metadata.schema.to_arrow_schema(),
         metadata=metadata,
@@ -220,45 +223,46 @@ def _add_new_columns(table: Any, schema: pa.Schema, table_name: str) -> list[str
     return [field.name for field in new]
 
 
-def _vacuum(table: Any, table_path: Path) -> int:
+def _vacuum(lake: Lake, table: Any, table_path: str) -> int:
     """Delete files removed longer ago than the retention; returns how many."""
     hours = retention_hours()
     expired = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=True)
     # tombstones stay listed after their files are gone; vacuuming only those would still
     # add two log entries
-    present = {path for path in (table_path / name for name in expired) if path.exists()}
+    present = [path for path in (posixpath.join(table_path, name) for name in expired) if lake.exists(path)]
     if not present:
         return 0
     table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=False)
-    return sum(1 for path in present if not path.exists())
+    return sum(1 for path in present if not lake.exists(path))
 
 
 def commit_files(
-    lake_root: Path,
+    lake: Lake,
     source: str,
     stream: StreamConfig,
     batch: str,
-    files: Sequence[Path],
+    files: Sequence[str],
     landed_rows: int | None = None,
 ) -> dict[str, Any]:
     """Make ``files`` the batch's partition of the bronze table, in one transaction.
 
-    :param files: landed Parquet files, inside the table's folder ``_sluice_batch=<batch>/``
-        (see :func:`sluice.lake.files.batch_folder`), without the partition column
+    :param files: landed Parquet files (paths on the lake's filesystem), inside the
+        table's folder ``_sluice_batch=<batch>/`` (see :func:`sluice.lake.files.batch_folder`),
+        without the partition column
     :param landed_rows: rows the driver landed; the commit fails if the files hold others
     :returns: rows, table version, files, bytes registered, and files vacuumed
     :raises BronzeCommitError: a file outside the batch's folder or missing, a row count
         that does not match, or a column whose type conflicts with the table's
     """
-    from deltalake import DeltaTable, Schema
+    from deltalake import Schema
     from deltalake.transaction import AddAction, create_table_with_add_actions
 
     batch_start(batch)  # the partition value and folder embed it: accept only a well-formed id
-    table_path = bronze_table_path(lake_root, source, stream.name)
+    table_path = bronze_table_path(lake, source, stream.name)
     table_name = f"bronze.{source}.{stream.name}"
     if not files:
         raise BronzeCommitError(f"{table_name}: no files to commit for batch {batch}")
-    landed = [_describe(path, table_path, batch_folder(table_path, batch)) for path in files]
+    landed = [_describe(lake, str(path), batch_folder(table_path, batch)) for path in files]
     rows = sum(f.rows for f in landed)
     if landed_rows is not None and rows != landed_rows:
         raise BronzeCommitError(f"{table_name}: the landed files of batch {batch} hold {rows} rows, not {landed_rows}")
@@ -275,10 +279,10 @@ def commit_files(
         )
         for f in landed
     ]
-    if DeltaTable.is_deltatable(str(table_path)):
-        table = DeltaTable(str(table_path))
+    table = lake.delta_table(table_path)
+    if table is not None:
         if _add_new_columns(table, schema, table_name):
-            table = DeltaTable(str(table_path))
+            table = lake.delta_table(table_path)
         if active_files(table, batch) != {a.path for a in actions}:  # a retried commit changes nothing
             table.create_write_transaction(
                 actions,
@@ -289,7 +293,7 @@ def commit_files(
             )
     else:
         create_table_with_add_actions(
-            str(table_path),
+            lake.uri(table_path),
             Schema.from_arrow(schema.append(pa.field(BATCH_COLUMN, pa.string(), nullable=False))),
             actions,
             mode="error",
@@ -297,15 +301,16 @@ def commit_files(
             name=table_name,
             # only delta.* keys are accepted at creation; sluice.* ones go through ALTER
             configuration={"delta.targetFileSize": str(TARGET_FILE_SIZE)},
+            storage_options=dict(lake.storage_options),
         )
-    table = DeltaTable(str(table_path))
+    table = lake.delta_table(table_path)
     current = table.metadata().configuration
     changed = {name: value for name, value in declared_keys(stream).items() if current.get(name) != value}
     if changed:
         table.alter.set_table_properties(changed, raise_if_not_exists=False)
-        table = DeltaTable(str(table_path))
+        table = lake.delta_table(table_path)
     version = table.version()
-    vacuumed = _vacuum(table, table_path)
+    vacuumed = _vacuum(lake, table, table_path)
     return {
         "rows": rows,
         "version": version,
@@ -315,10 +320,10 @@ def commit_files(
     }
 
 
-def commit_batch(source: str, stream: StreamConfig, batch: str, lake_root: Path | None = None) -> dict[str, Any]:
+def commit_batch(source: str, stream: StreamConfig, batch: str, lake: Lake | None = None) -> dict[str, Any]:
     """Commit the files of the batch's landing manifest (see :func:`commit_files`)."""
     batch_start(batch)
-    lake_root = lake_root or config.lake_root()
-    manifest = read_manifest(lake_root, source, stream.name, batch)
-    files = [lake_root / name for name in manifest["files"]]
-    return commit_files(lake_root, source, stream, batch, files, landed_rows=manifest["landed"])
+    lake = lake or open_lake()
+    manifest = read_manifest(lake, source, stream.name, batch)
+    files = [lake.path(name) for name in manifest["files"]]
+    return commit_files(lake, source, stream, batch, files, landed_rows=manifest["landed"])

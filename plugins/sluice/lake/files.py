@@ -9,22 +9,24 @@ the files its log references.
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
+
+from sluice.lake.storage import Lake
 
 BATCH_COLUMN = "_sluice_batch"
 
 log = logging.getLogger(__name__)
 
 
-def bronze_table_path(lake_root: Path, source: str, stream: str) -> Path:
-    return lake_root / "bronze" / source / stream
+def bronze_table_path(lake: Lake, source: str, stream: str) -> str:
+    return lake.path("bronze", source, stream)
 
 
-def batch_folder(table_path: Path, batch: str) -> Path:
+def batch_folder(table_path: str, batch: str) -> str:
     """The partition folder of ``batch``; add actions name files relative to the table."""
-    return table_path / f"{BATCH_COLUMN}={batch}"
+    return posixpath.join(table_path, f"{BATCH_COLUMN}={batch}")
 
 
 def _in_batch(paths: list[str], batch: str) -> set[str]:
@@ -37,37 +39,32 @@ def active_files(table: Any, batch: str) -> set[str]:
     return _in_batch(table.get_add_actions(flatten=True).column("path").to_pylist(), batch)
 
 
-def referenced_files(table_path: Path, batch: str) -> set[str]:
+def referenced_files(lake: Lake, table_path: str, batch: str) -> set[str]:
     """Paths (relative to the table) of the batch's files that the table references.
 
     Active files of the current version and tombstones (removed files kept for readers of
     older versions until vacuum deletes them). Empty when there is no table yet.
     """
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(str(table_path)):
+    table = lake.delta_table(table_path)
+    if table is None:
         return set()
-    table = DeltaTable(str(table_path))
     tombstoned = table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
     return active_files(table, batch) | _in_batch(tombstoned, batch)
 
 
-def remove_unreferenced_files(table_path: Path, batch: str, keep: Iterable[str] = ()) -> list[Path]:
+def remove_unreferenced_files(lake: Lake, table_path: str, batch: str, keep: Iterable[str] = ()) -> list[str]:
     """Delete files of the batch's folder that no table version references.
 
     They are what killed or superseded landing attempts left. ``keep`` names files (relative
     to the table) that must stay though the table does not reference them yet: the
     files of the batch's current landing manifest, which a commit may still register.
     """
-    folder = batch_folder(table_path, batch)
-    if not folder.is_dir():
+    present = lake.list_files(batch_folder(table_path, batch))
+    if not present:
         return []
-    wanted = referenced_files(table_path, batch) | set(keep)
-    removed = []
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.relative_to(table_path).as_posix() not in wanted:
-            path.unlink()
-            removed.append(path)
+    wanted = referenced_files(lake, table_path, batch) | set(keep)
+    removed = [path for path in present if posixpath.relpath(path, table_path) not in wanted]
+    lake.delete_files(removed)
     if removed:
-        log.info("removed %d unreferenced file(s) from %s", len(removed), folder)
+        log.info("removed %d unreferenced file(s) from %s", len(removed), lake.uri(batch_folder(table_path, batch)))
     return removed

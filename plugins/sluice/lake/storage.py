@@ -13,6 +13,7 @@ so concurrent writers of one table never overwrite each other's log entry.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import uuid
@@ -48,31 +49,63 @@ class Lake:
         """The path on ``fs`` of ``parts`` below the root."""
         return posixpath.join(self.root, *parts)
 
-    def uri(self, *parts: str) -> str:
-        """``parts`` below the root as deltalake and DuckDB name it."""
-        path = self.path(*parts)
+    def uri(self, path: str) -> str:
+        """``path`` (on ``fs``) as deltalake names it: a local path or ``s3://bucket/key``."""
         return path if self.scheme == "file" else f"{self.scheme}://{path}"
 
     def relative(self, path: str) -> str:
         """``path`` (on ``fs``) relative to the root."""
         return posixpath.relpath(path, self.root)
 
+    def delta_table(self, path: str) -> Any | None:
+        """The Delta table at ``path`` (on ``fs``), or None when there is none yet."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:  # one log listing; is_deltatable and then opening would list twice
+            return DeltaTable(self.uri(path), storage_options=dict(self.storage_options))
+        except TableNotFoundError:
+            return None
+
     def exists(self, path: str) -> bool:
         from pyarrow.fs import FileType
 
         return self.fs.get_file_info(path).type != FileType.NotFound
 
+    def size(self, path: str) -> int:
+        """Bytes of the file at ``path``; FileNotFoundError when there is none."""
+        from pyarrow.fs import FileType
+
+        info = self.fs.get_file_info(path)
+        if info.type != FileType.File:
+            raise FileNotFoundError(f"no file {self.uri(path)}")
+        return info.size
+
     def read_bytes(self, path: str) -> bytes:
+        """The file's bytes; FileNotFoundError when there is none."""
+        if not self.exists(path):  # S3 reports a missing key as a bare OSError
+            raise FileNotFoundError(f"no file {self.uri(path)}")
         with self.fs.open_input_stream(path) as stream:
             return stream.read()
+
+    def open_output_stream(self, path: str) -> Any:
+        """A stream writing ``path``; on S3 the object appears once the stream is closed."""
+        if self.scheme == "file":
+            os.makedirs(posixpath.dirname(path), exist_ok=True)
+        return self.fs.open_output_stream(path)
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write ``path`` whole or not at all: readers see the old object or the new one."""
         if self.scheme == "file":
             write_atomically(Path(path), lambda temporary: temporary.write_bytes(data))
             return
-        with self.fs.open_output_stream(path) as stream:  # one object, visible once complete
+        with self.fs.open_output_stream(path) as stream:  # one PUT, visible once complete
             stream.write(data)
+
+    def remove_stale_temporaries(self, path: str) -> None:
+        """Delete what a killed :meth:`write_bytes` of ``path`` left (only a folder has any)."""
+        if self.scheme == "file":
+            remove_stale_temporaries(Path(path))
 
     def list_files(self, folder: str) -> list[str]:
         """Paths of the files directly in ``folder``; empty when it does not exist."""
@@ -82,8 +115,16 @@ class Lake:
         return sorted(info.path for info in self.fs.get_file_info(selector) if info.type == FileType.File)
 
     def delete_files(self, paths: Iterable[str]) -> None:
+        """Delete the files; one already gone is not an error (a retry may repeat a delete).
+
+        A folder left empty goes too, as on S3, where a folder is only a key prefix.
+        """
         for path in paths:
-            self.fs.delete_file(path)
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(path)
+            if self.scheme == "file":
+                with contextlib.suppress(OSError):  # not empty
+                    os.rmdir(posixpath.dirname(path))
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
@@ -113,7 +154,7 @@ def open_lake(root: str | None = None, aws_conn_id: str | None = None) -> Lake:
     """
     from sluice import config
 
-    root = root or os.environ.get("SLUICE_LAKE_ROOT") or str(config.lake_root())
+    root = root or config.lake_root()
     parsed = urlparse(root)
     if parsed.scheme in ("", "file"):
         from pyarrow.fs import LocalFileSystem

@@ -13,6 +13,7 @@ from typing import Any
 
 from sluice import config
 from sluice.lake.bronze import BATCH_COLUMN, bronze_table_path
+from sluice.lake.storage import Lake, open_lake
 
 #: rows per Arrow batch a load hands DuckDB
 READ_BATCH_ROWS = 65_536
@@ -41,15 +42,16 @@ def load_batch(
     source: str,
     stream: str,
     batch: str,
-    lake_root: Path | None = None,
+    lake: Lake | None = None,
     warehouse: Path | None = None,
     schema: str = "bronze",
 ) -> dict[str, Any]:
     """Replace ``batch`` in the warehouse table with the lake table's partition."""
-    from deltalake import DeltaTable
-
-    lake_root = lake_root or config.lake_root()
-    table = DeltaTable(str(bronze_table_path(lake_root, source, stream)))
+    lake = lake or open_lake()
+    table_path = bronze_table_path(lake, source, stream)
+    table = lake.delta_table(table_path)
+    if table is None:
+        raise LookupError(f"no bronze table at {lake.uri(table_path)}: commit a batch of {source}.{stream} first")
     dataset = table.to_pyarrow_dataset(partitions=[(BATCH_COLUMN, "=", batch)])
     no_rows = dataset.schema.empty_table()  # noqa: F841 (read by DuckDB)
     # one stream of bounded batches, read once: DuckDB's own scan of the dataset reads
