@@ -2,13 +2,15 @@
 
 One day (four 6-hour batches) is run three ways and must give the same lake and tables:
 one batch at a time as ``make run`` does, as an Airflow 3 backfill through ``make
-backfill`` (real scheduler), and as an Airflow 2.11 ``airflow dags backfill``. Manual
+backfill`` (real scheduler) with the lake on S3, and as an Airflow 2.11 ``airflow dags
+backfill``. Manual
 runs and backfills mix: either may rerun an interval the other ran, and the run history
 stays one run per interval with its real interval and duration.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -22,6 +24,8 @@ from deltalake import DeltaTable
 
 from e2e.snapshot import differences, snapshot
 from environment import ROOT, VENV_BIN, isolated_environment
+from s3servers import use_bucket
+from sluice.lake.storage import open_lake
 
 pytestmark = pytest.mark.e2e
 BATCH_STARTS = ["2026-11-20T00:00", "2026-11-20T06:00", "2026-11-20T12:00", "2026-11-20T18:00"]
@@ -198,15 +202,36 @@ def test_a_failing_model_fails_its_task_and_stops_only_what_depends_on_it(one_by
         assert states[f"dbt.{model}.run"] == states[f"dbt.{model}.test"] == "success", model
 
 
-def test_airflow3_backfill_equals_running_the_batches_one_by_one(one_by_one, tmp_path):
-    env = isolated_environment(tmp_path / "airflow", tmp_path / "data")
+@pytest.mark.s3
+def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by_one(
+    one_by_one, tmp_path, radosgw, monkeypatch
+):
+    """The same day backfilled with the whole lake on S3 (radosgw), reached through an
+    Airflow AWS connection: the same lake contents and tables as the local lake's."""
+    root = use_bucket(radosgw, monkeypatch)
+    connection = {
+        "conn_type": "aws",
+        "login": radosgw.env["AWS_ACCESS_KEY_ID"],
+        "password": radosgw.env["AWS_SECRET_ACCESS_KEY"],
+        "extra": {"endpoint_url": radosgw.endpoint, "region_name": "us-east-1"},
+    }
+    env = {
+        **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
+        "SLUICE_LAKE_ROOT": root,
+        "SLUICE_AWS_CONN_ID": "sluice_lake",
+        "AIRFLOW_CONN_SLUICE_LAKE": json.dumps(connection),
+    }
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        env.pop(name)  # the connection alone points Sluice at the bucket
+    lake = open_lake(root)
     output = backfill(env, "2026-11-20", "2026-11-21")
     assert output.count("  success") == 8  # both DAGs, four intervals each
-    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data")) == []
+    assert not (tmp_path / "data" / "lake").exists(), "nothing of the lake went to the local folder"
+    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data", lake)) == []
     # a manual run after the backfill reruns its interval in place: the same run, started again
     before = dag_runs(tmp_path / "airflow", "ingest_faker")
-    run_batch(env, BATCH_STARTS[1])
-    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data")) == []
+    assert f"Lake:      {root}" in run_batch(env, BATCH_STARTS[1])
+    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data", lake)) == []
     assert_one_honest_run_per_interval(tmp_path / "airflow", BATCH_STARTS)
     for start in BATCH_STARTS:
         assert_transform_built(tmp_path / "airflow", start)

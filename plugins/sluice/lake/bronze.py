@@ -16,6 +16,7 @@ key are declared in the table's configuration, where erasure and readers find th
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import posixpath
@@ -39,6 +40,10 @@ __all__ = ["BATCH_COLUMN", "BronzeCommitError", "bronze_table_path", "commit_bat
 TARGET_FILE_SIZE = 128 * 1024 * 1024
 #: Delta's own default for keeping removed files readable by older versions.
 DEFAULT_RETENTION_HOURS = 168
+#: Commits of one batch tried in turn when concurrent writers of the table come first.
+COMMIT_ATTEMPTS = 5
+
+log = logging.getLogger(__name__)
 
 
 class BronzeCommitError(RuntimeError):
@@ -254,8 +259,8 @@ def commit_files(
     :raises BronzeCommitError: a file outside the batch's folder or missing, a row count
         that does not match, or a column whose type conflicts with the table's
     """
-    from deltalake import Schema
-    from deltalake.transaction import AddAction, create_table_with_add_actions
+    from deltalake.exceptions import CommitFailedError, DeltaError
+    from deltalake.transaction import AddAction
 
     batch_start(batch)  # the partition value and folder embed it: accept only a well-formed id
     table_path = bronze_table_path(lake, source, stream.name)
@@ -279,6 +284,42 @@ def commit_files(
         )
         for f in landed
     ]
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            table = _commit(lake, table_path, table_name, stream, batch, schema, actions)
+            break
+        except DeltaError as exc:
+            # another writer created the table or changed its metadata first: start again
+            # from the table as it is now (a commit of another partition merges by itself)
+            raced = isinstance(exc, CommitFailedError) or "already exists" in str(exc)
+            if not raced or attempt == COMMIT_ATTEMPTS:
+                raise
+            log.info("%s: a concurrent commit came first (%s); committing again", table_name, exc)
+    version = table.version()
+    vacuumed = _vacuum(lake, table, table_path)
+    return {
+        "rows": rows,
+        "version": version,
+        "files": len(landed),
+        "bytes": sum(f.size for f in landed),
+        "vacuumed": vacuumed,
+    }
+
+
+def _commit(
+    lake: Lake,
+    table_path: str,
+    table_name: str,
+    stream: StreamConfig,
+    batch: str,
+    schema: pa.Schema,
+    actions: list[Any],
+) -> Any:
+    """Replace the batch's partition with ``actions`` (creating the table if need be) and
+    declare the stream's keys; returns the table as committed."""
+    from deltalake import Schema
+    from deltalake.transaction import create_table_with_add_actions
+
     table = lake.delta_table(table_path)
     if table is not None:
         if _add_new_columns(table, schema, table_name):
@@ -309,15 +350,7 @@ def commit_files(
     if changed:
         table.alter.set_table_properties(changed, raise_if_not_exists=False)
         table = lake.delta_table(table_path)
-    version = table.version()
-    vacuumed = _vacuum(lake, table, table_path)
-    return {
-        "rows": rows,
-        "version": version,
-        "files": len(landed),
-        "bytes": sum(f.size for f in landed),
-        "vacuumed": vacuumed,
-    }
+    return table
 
 
 def commit_batch(source: str, stream: StreamConfig, batch: str, lake: Lake | None = None) -> dict[str, Any]:

@@ -27,7 +27,11 @@ DEFAULT_AWS_CONN_ID = "aws_default"
 
 
 class LakeConfigError(ValueError):
-    pass
+    """``SLUICE_LAKE_ROOT`` names no lake Sluice can use."""
+
+
+class LakeAccessError(RuntimeError):
+    """The lake's bucket is missing, refuses the credentials or cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -165,12 +169,42 @@ def open_lake(root: str | None = None, aws_conn_id: str | None = None) -> Lake:
     if not parsed.netloc:
         raise LakeConfigError(f"SLUICE_LAKE_ROOT={root!r}: no bucket named")
     settings = s3_settings(aws_conn_id or os.environ.get("SLUICE_AWS_CONN_ID") or DEFAULT_AWS_CONN_ID)
-    return Lake(
+    lake = Lake(
         fs=_s3_filesystem(settings),
         root=posixpath.join(parsed.netloc, parsed.path.strip("/")).rstrip("/"),
         scheme="s3",
         storage_options=_delta_options(settings),
     )
+    _check_bucket(lake, parsed.netloc, settings)
+    return lake
+
+
+def _check_bucket(lake: Lake, bucket: str, settings: Mapping[str, str]) -> None:
+    """Fail at once, and clearly, when the lake cannot be used (one or two HEAD requests)."""
+    from pyarrow.fs import FileType
+
+    where = f"SLUICE_LAKE_ROOT=s3://{lake.root} (endpoint {settings['endpoint'] or 'AWS'}, credentials from"
+    where += f" {settings['credentials_from']})"
+    try:
+        if lake.fs.get_file_info(lake.root).type != FileType.NotFound:
+            return
+        # a new lake, or no bucket: only the bucket tells (it may refuse a policy scoped to the prefix)
+        missing = lake.fs.get_file_info(bucket).type == FileType.NotFound
+    except OSError as exc:
+        text = str(exc)
+        if "HeadBucket" in text and "ACCESS_DENIED" in text:
+            return  # the prefix answered; the bucket is not this policy's to look at
+        if "ACCESS_DENIED" in text or "FORBIDDEN" in text:
+            reason = "the S3 server refused the credentials, or they may not read the lake's prefix"
+        elif "NETWORK_CONNECTION" in text or "REQUEST_TIMEOUT" in text or "curlCode" in text:
+            reason = f"the S3 endpoint could not be reached after {settings['attempts']} attempts"
+        else:
+            reason = "the S3 server answered with an error"
+        raise LakeAccessError(f"{where}: {reason}: {text}") from exc
+    if missing:
+        raise LakeAccessError(
+            f"{where}: bucket {bucket!r} does not exist; Sluice never creates it (README, Production)"
+        )
 
 
 def s3_settings(aws_conn_id: str) -> dict[str, str]:
@@ -181,9 +215,15 @@ def s3_settings(aws_conn_id: str) -> dict[str, str]:
         "session_token": os.environ.get("AWS_SESSION_TOKEN", ""),
         "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         "endpoint": os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL", ""),
+        "credentials_from": "the environment",
+        # a request that fails for the network or a 5xx is tried again with backoff
+        "attempts": os.environ.get("SLUICE_S3_MAX_ATTEMPTS", "5"),
+        "connect_timeout": os.environ.get("SLUICE_S3_CONNECT_TIMEOUT_SECONDS", "10"),
+        "request_timeout": os.environ.get("SLUICE_S3_REQUEST_TIMEOUT_SECONDS", "60"),
     }
     connection = _airflow_connection(aws_conn_id)
     if connection is not None:
+        settings["credentials_from"] = f"Airflow connection {aws_conn_id!r}"
         extra = connection.extra_dejson
         settings.update(
             {
@@ -219,7 +259,7 @@ def _airflow_connection(conn_id: str) -> Any | None:
 
 
 def _s3_filesystem(settings: Mapping[str, str]) -> Any:
-    from pyarrow.fs import S3FileSystem
+    from pyarrow.fs import AwsStandardS3RetryStrategy, S3FileSystem
 
     endpoint = urlparse(settings["endpoint"]) if settings["endpoint"] else None
     return S3FileSystem(
@@ -232,6 +272,9 @@ def _s3_filesystem(settings: Mapping[str, str]) -> Any:
         # the bucket is the team's, made with its policies (README, Production)
         allow_bucket_creation=False,
         allow_bucket_deletion=False,
+        retry_strategy=AwsStandardS3RetryStrategy(max_attempts=int(settings["attempts"])),
+        connect_timeout=float(settings["connect_timeout"]),
+        request_timeout=float(settings["request_timeout"]),
     )
 
 
@@ -240,6 +283,11 @@ def _delta_options(settings: Mapping[str, str]) -> dict[str, str]:
         "AWS_REGION": settings["region"],
         # commits are conditional PUTs: two writers of one table never overwrite an entry
         "conditional_put": "etag",
+        # the same patience as the filesystem's (object_store would retry for 3 minutes)
+        "max_retries": str(int(settings["attempts"]) - 1),
+        "retry_timeout": f"{int(settings['attempts']) * float(settings['request_timeout']):g}s",
+        "timeout": f"{float(settings['request_timeout']):g}s",
+        "connect_timeout": f"{float(settings['connect_timeout']):g}s",
     }
     if settings["access_key"]:
         options["AWS_ACCESS_KEY_ID"] = settings["access_key"]
