@@ -470,7 +470,10 @@ class BatchLanding:
         self._background.stop()
         for name, writer in self.writers.items():
             if name not in self._published:
-                writer.discard()
+                try:
+                    writer.discard()
+                except Exception:  # the lake may be what failed; the next attempt removes them
+                    log.warning("could not remove the files of %s.%s's failed attempt", self.source, name, exc_info=True)
 
     def _remove_unreferenced(self, stream: str, manifest: dict[str, Any] | None) -> None:
         table_path = bronze_table_path(self.lake, self.source, stream)
