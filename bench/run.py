@@ -31,6 +31,7 @@ BENCHMARKS = (
     "transform_parse",
     "landing",
     "lake",
+    "s3",
     "scale",
     "batch",
     "cosmos",
@@ -47,6 +48,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "transform_parse_synthetic_ms_per_node": ("ms", 5, "the same, synthetic ~250-model project"),
     "landing_overhead_ratio": ("x", 1.10, "sync_batch / raw connector read"),
     "lake_bytes_written_per_landed_byte": ("x", 1.1, "lake bytes new or changed / landed Parquet bytes"),
+    "s3_landing_ratio": ("x", 1.3, "landing with the lake on S3 (radosgw) / in a folder"),
     "scale_4x_time_ratio": ("x", 4.4, "land+commit+load time, 4x records / 1x"),
     "scale_4x_peak_memory_ratio": ("x", 1.5, "peak RSS of that process, 4x / 1x"),
     "batch_overhead_ratio": ("x", 1.5, "make run of a batch / its bare work"),
@@ -78,6 +80,12 @@ def run_lake(args: argparse.Namespace) -> dict[str, Any]:
     from lake_bench import bench_lake_bytes
 
     return bench_lake_bytes(count=args.faker_count)
+
+
+def run_s3(args: argparse.Namespace) -> dict[str, Any]:
+    from s3_bench import bench_s3
+
+    return bench_s3(count=args.faker_count, repeats=args.repeats)
 
 
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:
@@ -121,6 +129,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "transform_parse": run_transform_parse,
     "landing": run_landing,
     "lake": run_lake,
+    "s3": run_s3,
     "scale": run_scale,
     "batch": run_batch,
     "cosmos": run_cosmos,
@@ -158,7 +167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--faker-count",
         type=int,
-        help="source-faker users for landing, lake and scale (1x); purchases are about as many, "
+        help="source-faker users for landing, lake, s3 and scale (1x); purchases are about as many, "
         "products 100 (default 100000, quick 2000)",
     )
     parser.add_argument(

@@ -45,6 +45,8 @@ class KillCase:
     root: str
     #: true once the attempt has begun writing a users file of the batch
     writing: Callable[[set[str]], bool]
+    #: users the killed attempt reads: enough to be killed while writing its first file
+    count: int = 50_000
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
@@ -52,6 +54,7 @@ def case(request, lake_root, monkeypatch) -> KillCase:
     if request.param == "local":
         lake = open_lake(str(lake_root))
         return KillCase(lake, str(lake_root), lambda published: batch_files(lake, "users") != published)
+    # a file is uploaded in parts once it outgrows the first one (10 MB): 200k users do
     server = request.getfixturevalue("radosgw")
     root = use_bucket(server, monkeypatch)
     lake = open_lake(root)
@@ -60,7 +63,7 @@ def case(request, lake_root, monkeypatch) -> KillCase:
     def writing(published: set[str]) -> bool:  # an upload begun, not yet an object
         return bool(server.client().list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads"))
 
-    return KillCase(lake, root, writing)
+    return KillCase(lake, root, writing, count=200_000)
 
 
 def sync(root: str, count: int) -> subprocess.Popen:
@@ -92,7 +95,7 @@ def test_kill_mid_landing_then_retry(case):
     manifests = {stream: read_manifest(lake, "faker", stream, BATCH) for stream in STREAMS}
     state = lake.read_bytes(state_path)
 
-    proc = sync(case.root, 50_000)
+    proc = sync(case.root, case.count)
     published = set(landed_files(lake, "faker", "users", BATCH))
     deadline = time.monotonic() + 60
     # wait until the attempt has started writing its first users file, then kill it mid-file

@@ -323,7 +323,7 @@ def _commit(
     table = lake.delta_table(table_path)
     if table is not None:
         if _add_new_columns(table, schema, table_name):
-            table = lake.delta_table(table_path)
+            table.update_incremental()
         if active_files(table, batch) != {a.path for a in actions}:  # a retried commit changes nothing
             table.create_write_transaction(
                 actions,
@@ -344,12 +344,13 @@ def _commit(
             configuration={"delta.targetFileSize": str(TARGET_FILE_SIZE)},
             storage_options=dict(lake.storage_options),
         )
-    table = lake.delta_table(table_path)
+        table = lake.delta_table(table_path)
+    table.update_incremental()  # each request to S3 costs tens of ms: read only the new log entries
     current = table.metadata().configuration
     changed = {name: value for name, value in declared_keys(stream).items() if current.get(name) != value}
     if changed:
         table.alter.set_table_properties(changed, raise_if_not_exists=False)
-        table = lake.delta_table(table_path)
+        table.update_incremental()
     return table
 
 
