@@ -473,7 +473,7 @@ class BatchLanding:
                 try:
                     writer.discard()
                 except Exception:  # the lake may be what failed; the next attempt removes them
-                    log.warning("could not remove the files of %s.%s's failed attempt", self.source, name, exc_info=True)
+                    log.warning("could not remove %s.%s's failed attempt's files", self.source, name, exc_info=True)
 
     def _remove_unreferenced(self, stream: str, manifest: dict[str, Any] | None) -> None:
         table_path = bronze_table_path(self.lake, self.source, stream)
