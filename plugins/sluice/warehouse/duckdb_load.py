@@ -14,13 +14,10 @@ from typing import Any
 from sluice import config
 from sluice.lake.bronze import BATCH_COLUMN, bronze_table_path
 from sluice.lake.storage import Lake, open_lake
+from sluice.warehouse.tables import warehouse_table
 
 #: rows per Arrow batch a load hands DuckDB
 READ_BATCH_ROWS = 65_536
-
-
-def warehouse_table(source: str, stream: str) -> str:
-    return f"{source}__{stream}"
 
 
 def connect(path: Path | None = None, read_only: bool = False):

@@ -1,0 +1,180 @@
+"""Load a bronze batch into Snowflake: COPY INTO from a stage, then replace the batch atomically.
+
+Table ``BRONZE.<SOURCE>__<STREAM>`` mirrors the lake table, partition column included.
+The batch's files (those the bronze table's current version holds for it) are copied
+into a load table, their row count is checked against the lake's, and one transaction
+deletes the batch from the bronze table and inserts the load table's rows: a rerun
+replaces exactly that batch, and readers see the old batch or the new one.
+
+Where the files come from: a lake on S3 is read through an external stage on its bucket
+(``SLUICE_SNOWFLAKE_STAGE``, created once by ``include/snowflake/setup.sql``), naming the
+batch's files; a lake in a folder is uploaded (``PUT``) to the same stage name, an
+internal stage, under a prefix of this load alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import uuid
+from typing import Any
+
+import pyarrow as pa
+
+from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table_path
+from sluice.lake.storage import Lake, open_lake
+from sluice.warehouse.tables import warehouse_table
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STAGE = "SLUICE_LAKE"
+
+
+class SnowflakeLoadError(RuntimeError):
+    """A COPY rejected rows or loaded another count than the lake holds; nothing was replaced."""
+
+
+def stage_name() -> str:
+    return os.environ.get("SLUICE_SNOWFLAKE_STAGE") or DEFAULT_STAGE
+
+
+def ident(name: str) -> str:
+    """A column or table name as Snowflake folds an unquoted one (upper case), quoted."""
+    return '"' + name.upper().replace('"', '""') + '"'
+
+
+def snowflake_type(arrow_type: pa.DataType) -> str:
+    """The Snowflake column type that holds a Parquet column of ``arrow_type``."""
+    t = arrow_type
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return "NUMBER(38,0)"
+    if pa.types.is_floating(t):
+        return "FLOAT"
+    if pa.types.is_decimal(t):
+        return f"NUMBER({t.precision},{t.scale})"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP_TZ" if t.tz else "TIMESTAMP_NTZ"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "BINARY"
+    return "VARIANT"  # structs, lists, maps: semi-structured
+
+
+def _query(cursor: Any, sql: str, params: tuple = ()) -> list[tuple]:
+    log.debug("snowflake: %s", sql)
+    cursor.execute(sql, params or None)
+    return cursor.fetchall()
+
+
+def load_batch(
+    source: str,
+    stream: str,
+    batch: str,
+    connection: Any,
+    lake: Lake | None = None,
+    schema: str = "BRONZE",
+    stage: str | None = None,
+) -> dict[str, Any]:
+    """Replace ``batch`` in the Snowflake table with the lake table's partition.
+
+    :param connection: an open Snowflake DB-API connection (``SnowflakeHook.get_conn()``)
+    :param schema: the bronze schema, in the connection's database
+    :param stage: the stage holding or reaching the lake (default ``SLUICE_SNOWFLAKE_STAGE``)
+    :returns: the table and the batch's rows in it
+    :raises SnowflakeLoadError: COPY rejected rows or loaded a count other than the lake's
+    """
+    lake = lake or open_lake()
+    stage = stage or stage_name()
+    table_path = bronze_table_path(lake, source, stream)
+    table = lake.delta_table(table_path)
+    if table is None:
+        raise LookupError(f"no bronze table at {lake.uri(table_path)}: commit a batch of {source}.{stream} first")
+    files = sorted(active_files(table, batch))
+    if not files:
+        raise LookupError(f"bronze table {lake.uri(table_path)} holds no batch {batch}")
+    actions = pa.table(table.get_add_actions(flatten=True)).select(["path", "num_records"]).to_pylist()
+    expected = sum(action["num_records"] for action in actions if action["path"] in files)
+    fields = [field for field in table.to_pyarrow_dataset().schema if field.name != BATCH_COLUMN]
+    columns = ", ".join(ident(field.name) for field in fields)
+    target = f"{ident(schema)}.{ident(warehouse_table(source, stream))}"
+    load_id = uuid.uuid4().hex[:12]
+    load_table = f"{ident(schema)}.{ident(f'{warehouse_table(source, stream)}__load_{load_id}')}"
+    cursor = connection.cursor()
+    staged, purged = None, False
+    try:
+        if lake.scheme == "file":  # Snowflake cannot read a folder: upload the files
+            staged = f"@{stage}/{source}/{stream}/{batch}/{load_id}/"
+            for name in files:
+                path = posixpath.join(table_path, name)
+                _query(cursor, f"PUT 'file://{path}' {staged} AUTO_COMPRESS = FALSE OVERWRITE = TRUE")
+            # the uploaded copies go once loaded (PURGE); never on the lake's own stage
+            location, files_clause = staged, "PURGE = TRUE"
+        else:
+            folder = lake.relative(batch_folder(table_path, batch))
+            names = ", ".join("'" + posixpath.basename(name).replace("'", "''") + "'" for name in files)
+            location, files_clause = f"@{stage}/{folder}/", f"FILES = ({names})"
+        _create_or_widen(cursor, target, fields)
+        definition = ", ".join(f"{ident(field.name)} {snowflake_type(field.type)}" for field in fields)
+        _query(cursor, f"CREATE TABLE {load_table} ({definition})")
+        results = _query(
+            cursor,
+            f"COPY INTO {load_table} FROM {location} {files_clause} FILE_FORMAT = (TYPE = PARQUET)"
+            " MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE ON_ERROR = ABORT_STATEMENT",
+        )
+        purged = True  # PURGE removed the uploaded files, loaded or not
+        _check_copy(results, expected, f"{source}.{stream} batch {batch}")
+        _query(cursor, "BEGIN")
+        try:
+            _query(cursor, f"DELETE FROM {target} WHERE {ident(BATCH_COLUMN)} = %s", (batch,))
+            _query(
+                cursor,
+                f"INSERT INTO {target} ({columns}, {ident(BATCH_COLUMN)}) SELECT {columns}, %s FROM {load_table}",
+                (batch,),
+            )
+            _query(cursor, "COMMIT")
+        except BaseException:
+            _query(cursor, "ROLLBACK")
+            raise
+        ((rows,),) = _query(cursor, f"SELECT count(*) FROM {target} WHERE {ident(BATCH_COLUMN)} = %s", (batch,))
+    finally:
+        leftovers = [f"DROP TABLE IF EXISTS {load_table}"]
+        if staged and not purged:  # a COPY that failed purged nothing
+            leftovers.append(f"REMOVE {staged}")
+        for cleanup in leftovers:
+            try:
+                _query(cursor, cleanup)
+            except Exception:  # the load's outcome stands; leftovers are named in the log
+                log.warning("could not clean up after the load: %s", cleanup, exc_info=True)
+        cursor.close()
+    return {"table": f"{schema}.{warehouse_table(source, stream)}".upper(), "rows": rows}
+
+
+def _create_or_widen(cursor: Any, target: str, fields: list[pa.Field]) -> None:
+    """Create the bronze table, or add the columns the lake gained since."""
+    definition = ", ".join(f"{ident(field.name)} {snowflake_type(field.type)}" for field in fields)
+    _query(cursor, f"CREATE TABLE IF NOT EXISTS {target} ({definition}, {ident(BATCH_COLUMN)} VARCHAR)")
+    existing = {row[0].upper() for row in _query(cursor, f"DESCRIBE TABLE {target}")}
+    for field in fields:
+        if field.name.upper() not in existing:
+            _query(cursor, f"ALTER TABLE {target} ADD COLUMN {ident(field.name)} {snowflake_type(field.type)}")
+
+
+def _check_copy(results: list[tuple], expected: int, what: str) -> None:
+    """COPY's per-file rows: (file, status, rows_parsed, rows_loaded, ..., first_error, ...)."""
+    files = [row for row in results if len(row) > 3]  # no file matched: one message row
+    problems = [row for row in files if str(row[1]).upper() != "LOADED"]
+    loaded = sum(int(row[3] or 0) for row in files)
+    if problems:
+        first = problems[0]
+        reason = first[6] if len(first) > 6 else None
+        raise SnowflakeLoadError(f"{what}: COPY rejected {first[0]} ({first[1]}): {reason}; nothing was replaced")
+    if loaded != expected:
+        raise SnowflakeLoadError(
+            f"{what}: COPY loaded {loaded} rows but the lake holds {expected}; nothing was replaced"
+        )

@@ -1,0 +1,119 @@
+"""Bronze batches loaded into Snowflake through the real connector, against a fakesnow server.
+
+fakesnow reads no S3 stage, so the files go the local lake's way: PUT to an internal stage,
+then the same COPY INTO the S3 path runs (which names the files with ``FILES =``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from sluice.ingest.landing import BatchLanding
+from sluice.ingest.schema import stream_schema
+from sluice.lake.bronze import commit_batch
+from sluice.sources import StreamConfig
+from sluice.warehouse.snowflake_load import SnowflakeLoadError, load_batch
+
+B1, B2 = "20261120T000000Z", "20261120T060000Z"
+STREAM = StreamConfig("users", record_key="id")
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "email": {"type": "string"},
+        "address": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def fakesnow_server():
+    import fakesnow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fakesnow.server() as kwargs:
+            yield kwargs
+
+
+@pytest.fixture
+def snowflake(fakesnow_server):
+    import uuid
+
+    import snowflake.connector
+
+    database = f"SLUICE_{uuid.uuid4().hex[:8]}"
+    setup = snowflake.connector.connect(**fakesnow_server)
+    for sql in (
+        f"CREATE DATABASE {database}",
+        f"CREATE SCHEMA {database}.BRONZE",
+        f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
+    ):
+        setup.cursor().execute(sql)
+    setup.close()
+    connection = snowflake.connector.connect(**fakesnow_server, database=database, schema="BRONZE")
+    yield connection
+    connection.close()
+
+
+def land_and_commit(lake, batch, ids, schema=SCHEMA, data=None):
+    landing = BatchLanding(lake, "demo", batch, {"users": (STREAM, stream_schema(schema))})
+    landing.add_all(
+        {
+            "stream": "users",
+            "data": data(i) if data else {"id": i, "email": f"{i}@x.io", "address": {"city": "Oslo"}},
+            "emitted_at": 1,
+        }
+        for i in ids
+    )
+    landing.publish(state=[])
+    commit_batch("demo", STREAM, batch, lake)
+
+
+def rows(connection, sql):
+    cursor = connection.cursor()
+    cursor.execute(sql)
+    return cursor.fetchall()
+
+
+def test_a_load_replaces_exactly_its_batch_and_leaves_nothing_behind(local_lake, snowflake):
+    land_and_commit(local_lake, B1, [1, 2])
+    land_and_commit(local_lake, B2, [3])
+    assert load_batch("demo", "users", B1, snowflake, local_lake) == {"table": "BRONZE.DEMO__USERS", "rows": 2}
+    assert load_batch("demo", "users", B2, snowflake, local_lake)["rows"] == 1
+    land_and_commit(local_lake, B1, [1, 2, 4])  # a rerun of the first batch, with a new record
+    assert load_batch("demo", "users", B1, snowflake, local_lake)["rows"] == 3
+    assert load_batch("demo", "users", B1, snowflake, local_lake)["rows"] == 3  # a retry: the same
+
+    assert rows(snowflake, "SELECT _sluice_batch, id, email, address:city FROM demo__users ORDER BY id") == [
+        (B1, 1, "1@x.io", '"Oslo"'),
+        (B1, 2, "2@x.io", '"Oslo"'),
+        (B2, 3, "3@x.io", '"Oslo"'),
+        (B1, 4, "4@x.io", '"Oslo"'),
+    ]
+    tables = rows(snowflake, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'BRONZE'")
+    assert tables == [("DEMO__USERS",)], "the load tables were dropped"
+    assert rows(snowflake, "LIST @SLUICE_LAKE") == [], "the uploaded files were removed from the stage"
+
+
+def test_a_load_that_cannot_insert_fails_clearly_and_the_batch_already_there_stays(local_lake, snowflake):
+    land_and_commit(local_lake, B1, [1, 2])
+    load_batch("demo", "users", B1, snowflake, local_lake)
+    # a column the warehouse holds as a date cannot take the lake's text
+    rows(snowflake, "ALTER TABLE demo__users DROP COLUMN email")
+    rows(snowflake, "ALTER TABLE demo__users ADD COLUMN email DATE")
+    land_and_commit(local_lake, B1, [1, 2, 3])
+    with pytest.raises(Exception, match=r"(?i)conver|cast|date"):
+        load_batch("demo", "users", B1, snowflake, local_lake)
+    assert rows(snowflake, "SELECT count(*) FROM demo__users WHERE _sluice_batch = '20261120T000000Z'") == [(2,)]
+
+
+def test_a_copy_that_loads_another_count_than_the_lake_holds_is_refused():
+    from sluice.warehouse.snowflake_load import _check_copy
+
+    with pytest.raises(SnowflakeLoadError, match=r"COPY loaded 2 rows but the lake holds 3; nothing was replaced"):
+        _check_copy([("f.parquet", "LOADED", 2, 2, 1, 0, None)], 3, "demo.users batch B")
+    with pytest.raises(SnowflakeLoadError, match=r"COPY rejected f.parquet \(LOAD_FAILED\): Numeric value 'x'"):
+        _check_copy([("f.parquet", "LOAD_FAILED", 2, 0, 1, 1, "Numeric value 'x' is not recognized")], 2, "w")
