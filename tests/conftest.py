@@ -63,6 +63,40 @@ def radosgw():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def fakesnow_server() -> dict:
+    """A fakesnow server (Snowflake's SQL on DuckDB) for the session: connection arguments."""
+    import warnings
+
+    import fakesnow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the connector warns about its vendored requests
+        with fakesnow.server() as kwargs:
+            yield kwargs
+
+
+@pytest.fixture
+def snowflake(fakesnow_server):
+    """A connection to a new database with the BRONZE schema and the SLUICE_LAKE stage."""
+    import uuid
+
+    import snowflake.connector
+
+    database = f"SLUICE_{uuid.uuid4().hex[:8].upper()}"
+    setup = snowflake.connector.connect(**fakesnow_server)
+    for sql in (
+        f"CREATE DATABASE {database}",
+        f"CREATE SCHEMA {database}.BRONZE",
+        f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
+    ):
+        setup.cursor().execute(sql)
+    setup.close()
+    connection = snowflake.connector.connect(**fakesnow_server, database=database, schema="BRONZE")
+    yield connection
+    connection.close()
+
+
 @pytest.fixture(params=["local", "s3"])
 def lake(request: pytest.FixtureRequest, lake_root: Path, monkeypatch: pytest.MonkeyPatch):
     """The lake in a folder, then on S3 (moto): the same test over both."""

@@ -6,8 +6,6 @@ then the same COPY INTO the S3 path runs (which names the files with ``FILES =``
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from sluice.ingest.landing import BatchLanding
@@ -26,36 +24,6 @@ SCHEMA = {
         "address": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def fakesnow_server():
-    import fakesnow
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with fakesnow.server() as kwargs:
-            yield kwargs
-
-
-@pytest.fixture
-def snowflake(fakesnow_server):
-    import uuid
-
-    import snowflake.connector
-
-    database = f"SLUICE_{uuid.uuid4().hex[:8]}"
-    setup = snowflake.connector.connect(**fakesnow_server)
-    for sql in (
-        f"CREATE DATABASE {database}",
-        f"CREATE SCHEMA {database}.BRONZE",
-        f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
-    ):
-        setup.cursor().execute(sql)
-    setup.close()
-    connection = snowflake.connector.connect(**fakesnow_server, database=database, schema="BRONZE")
-    yield connection
-    connection.close()
 
 
 def land_and_commit(lake, batch, ids, schema=SCHEMA, data=None):

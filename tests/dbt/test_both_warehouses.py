@@ -1,0 +1,122 @@
+"""The dbt project on both warehouses: one landed faker batch, loaded into DuckDB and into
+Snowflake (a fakesnow server, through the real connector), built on each.
+
+Every model and data test must pass on both, the same nodes must run, and every model
+must hold the same number of rows on both. A model that works on one warehouse only
+fails here. dbt's unit tests run on DuckDB alone: dbt-snowflake builds their fixtures as
+``TEMPORARY`` tables named with their database, which fakesnow cannot create.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sluice.ingest.sync import sync_batch
+from sluice.lake.bronze import commit_batch
+from sluice.lake.storage import open_lake
+from sluice.sources import load_source
+from sluice.warehouse import duckdb_load, snowflake_load
+
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT = Path(sys.executable).with_name("dbt")
+BATCH = "20261120T000000Z"
+WINDOW = {"SLUICE_BATCH_START": BATCH, "SLUICE_BATCH_END": "20261120T060000Z"}
+
+
+def dbt_build(env: dict[str, str], work: Path, *args: str) -> dict[str, str]:
+    """``dbt build``; the status of every node it ran, by unique id."""
+    env = {**os.environ, **env, **WINDOW, "DBT_TARGET_PATH": str(work / "target"), "DBT_LOG_PATH": str(work / "logs")}
+    command = [str(DBT), "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), *args]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    statuses = {result["unique_id"]: result["status"] for result in results}
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return statuses
+
+
+def model_relations(work: Path) -> list[tuple[str, str]]:
+    nodes = json.loads((work / "target" / "manifest.json").read_text())["nodes"].values()
+    return sorted((node["schema"], node["alias"]) for node in nodes if node["resource_type"] == "model")
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory, fakesnow_server):
+    import snowflake.connector
+
+    work = tmp_path_factory.mktemp("both-warehouses")
+    lake = open_lake(str(work / "lake"))
+    source = load_source("faker")
+    source = replace(source, connector_config={**source.connector_config, "count": 300})
+    sync_batch(source, BATCH, lake=lake)
+    for stream in source.streams:
+        commit_batch(source.name, stream, BATCH, lake)
+
+    warehouse = work / "sluice.duckdb"
+    for stream in source.streams:
+        duckdb_load.load_batch(source.name, stream.name, BATCH, lake, warehouse)
+    duck = dbt_build({"SLUICE_DBT_TARGET": "duckdb", "SLUICE_WAREHOUSE_PATH": str(warehouse)}, work / "duckdb")
+
+    database = f"SLUICE_{uuid.uuid4().hex[:8].upper()}"
+    setup = snowflake.connector.connect(**fakesnow_server)
+    for sql in (
+        f"CREATE DATABASE {database}",
+        f"CREATE SCHEMA {database}.BRONZE",
+        f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
+    ):
+        setup.cursor().execute(sql)
+    connection = snowflake.connector.connect(**fakesnow_server, database=database, schema="BRONZE")
+    for stream in source.streams:
+        snowflake_load.load_batch(source.name, stream.name, BATCH, connection, lake)
+    snow_env = {
+        "SLUICE_DBT_TARGET": "snowflake",
+        "SNOWFLAKE_ACCOUNT": fakesnow_server["account"],
+        "SNOWFLAKE_USER": fakesnow_server["user"],
+        "SNOWFLAKE_PASSWORD": fakesnow_server["password"],
+        "SNOWFLAKE_DATABASE": database,
+        "SNOWFLAKE_WAREHOUSE": "SLUICE",
+        "SNOWFLAKE_ROLE": "SLUICE",
+        "SNOWFLAKE_HOST": fakesnow_server["host"],
+        "SNOWFLAKE_PORT": str(fakesnow_server["port"]),
+        "SNOWFLAKE_PROTOCOL": fakesnow_server["protocol"],
+    }
+    snow = dbt_build(snow_env, work / "snowflake", "--exclude-resource-type", "unit_test")
+    yield {"work": work, "duckdb": duck, "snowflake": snow, "warehouse": warehouse, "connection": connection}
+    connection.close()
+
+
+def test_every_model_and_test_passes_on_both_warehouses(builds):
+    for target in ("duckdb", "snowflake"):
+        failed = {node: status for node, status in builds[target].items() if status not in ("success", "pass")}
+        assert failed == {}, target
+
+
+def test_the_same_models_and_tests_run_on_both(builds):
+    on_duckdb = {node for node in builds["duckdb"] if not node.startswith("unit_test.")}
+    assert set(builds["snowflake"]) == on_duckdb
+    assert any(node.startswith("model.sluice.revenue_per_customer") for node in on_duckdb)
+
+
+def test_every_model_holds_the_same_rows_on_both(builds):
+    duck = duckdb.connect(str(builds["warehouse"]), read_only=True)
+    cursor = builds["connection"].cursor()
+    counts = {}
+    for schema, table in model_relations(builds["work"] / "duckdb"):
+        (on_duckdb,) = duck.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()
+        cursor.execute(f"SELECT count(*) FROM {schema}.{table}")
+        (on_snowflake,) = cursor.fetchone()
+        counts[f"{schema}.{table}"] = (on_duckdb, on_snowflake)
+    assert all(a == b for a, b in counts.values()), counts
+    assert counts["silver.customers"][0] == 300
+    (revenue_duckdb,) = duck.execute("SELECT sum(gross_revenue) FROM marts.revenue_per_customer").fetchone()
+    cursor.execute("SELECT sum(gross_revenue) FROM marts.revenue_per_customer")
+    (revenue_snowflake,) = cursor.fetchone()
+    assert float(revenue_duckdb) == pytest.approx(float(revenue_snowflake), abs=0.01)
