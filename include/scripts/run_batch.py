@@ -161,7 +161,11 @@ def main() -> int:
     print()
     print(format_summary(batch_summary(batch)))
     print(f"\nLake:      {config.lake_root()}")
-    print(f"Warehouse: {config.warehouse_path()}  (DuckDB; schemas bronze, silver, gold, marts)")
+    if config.warehouse() == "snowflake":
+        where = f"Snowflake, Airflow connection {config.snowflake_conn_id()}"
+        print(f"Warehouse: {where} (schemas bronze, silver, gold, marts)")
+    else:
+        print(f"Warehouse: {config.warehouse_path()}  (DuckDB; schemas bronze, silver, gold, marts)")
     print(f"Logs:      {log_dir}")
     print("UI:        make up, then open http://localhost:8080")
     return 0

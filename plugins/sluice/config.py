@@ -33,6 +33,22 @@ def warehouse_path() -> Path:
     return _path("SLUICE_WAREHOUSE_PATH", data_dir() / "warehouse" / "sluice.duckdb")
 
 
+WAREHOUSES = ("duckdb", "snowflake")
+
+
+def warehouse() -> str:
+    """The warehouse bronze is loaded into and dbt builds on: ``duckdb`` or ``snowflake``."""
+    name = os.environ.get("SLUICE_WAREHOUSE") or "duckdb"
+    if name not in WAREHOUSES:
+        raise ValueError(f"SLUICE_WAREHOUSE={name!r}: expected one of {', '.join(WAREHOUSES)}")
+    return name
+
+
+def snowflake_conn_id() -> str:
+    """Airflow connection of the Snowflake warehouse (password or key-pair)."""
+    return os.environ.get("SLUICE_SNOWFLAKE_CONN_ID") or "snowflake_default"
+
+
 def duckdb_memory_limit() -> str:
     """Memory DuckDB may use in a Sluice process (loads, reports); it spills beyond that."""
     return os.environ.get("SLUICE_DUCKDB_MEMORY_LIMIT", "256MB")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sluice import config
 from sluice.ingest.landing import LandingError, read_manifest
 from sluice.lake.storage import Lake, open_lake
 from sluice.sources import load_source, source_names
@@ -14,8 +15,6 @@ LAYERS = ("bronze", "silver", "gold", "marts")
 
 def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None = None) -> dict[str, Any]:
     """Landing counts per source stream and row counts per warehouse table."""
-    from sluice.warehouse.duckdb_load import connect
-
     lake = lake or open_lake()
     landing = {}
     for name in source_names():
@@ -27,24 +26,36 @@ def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None =
             landing[f"{name}.{stream.name}"] = {k: manifest[k] for k in ("read", "landed", "quarantined")}
     tables: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
     views: dict[str, list[str]] = {layer: [] for layer in LAYERS}
-    # not read-only: in the process that just ran dbt, dbt-duckdb still holds the file
-    # read-write, and DuckDB opens one file with one configuration per process
-    con = connect(warehouse)
+    con = _connect_warehouse(warehouse)
     try:
-        listed = con.execute(
-            "SELECT table_schema, table_name, table_type FROM information_schema.tables"
-            " WHERE table_schema IN (?, ?, ?, ?) ORDER BY 1, 2",
-            list(LAYERS),
-        ).fetchall()
-        for schema, table, table_type in listed:
+        cursor = con.cursor()
+        layers = ", ".join(f"'{layer}'" for layer in LAYERS)
+        cursor.execute(
+            "SELECT lower(table_schema), lower(table_name), table_type FROM information_schema.tables"
+            f" WHERE lower(table_schema) IN ({layers}) ORDER BY 1, 2"
+        )
+        for schema, table, table_type in cursor.fetchall():
             if table_type == "VIEW":
                 views[schema].append(table)
                 continue
-            (rows,) = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()
-            tables[schema][table] = rows
+            cursor.execute(f"SELECT count(*) FROM {schema}.{table}")
+            tables[schema][table] = cursor.fetchone()[0]
     finally:
         con.close()
     return {"batch": batch, "landing": landing, "tables": tables, "views": views}
+
+
+def _connect_warehouse(warehouse: Path | None) -> Any:
+    """A DB-API connection to ``SLUICE_WAREHOUSE``'s warehouse."""
+    if config.warehouse() == "snowflake":
+        from sluice.warehouse.snowflake_hook import SluiceSnowflakeHook
+
+        return SluiceSnowflakeHook(snowflake_conn_id=config.snowflake_conn_id()).get_conn()
+    from sluice.warehouse.duckdb_load import connect
+
+    # not read-only: in the process that just ran dbt, dbt-duckdb still holds the file
+    # read-write, and DuckDB opens one file with one configuration per process
+    return connect(warehouse)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

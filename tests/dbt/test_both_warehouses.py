@@ -63,7 +63,7 @@ def builds(tmp_path_factory, fakesnow_server):
     warehouse = work / "sluice.duckdb"
     for stream in source.streams:
         duckdb_load.load_batch(source.name, stream.name, BATCH, lake, warehouse)
-    duck = dbt_build({"SLUICE_DBT_TARGET": "duckdb", "SLUICE_WAREHOUSE_PATH": str(warehouse)}, work / "duckdb")
+    duck = dbt_build({"SLUICE_WAREHOUSE": "duckdb", "SLUICE_WAREHOUSE_PATH": str(warehouse)}, work / "duckdb")
 
     database = f"SLUICE_{uuid.uuid4().hex[:8].upper()}"
     setup = snowflake.connector.connect(**fakesnow_server)
@@ -77,7 +77,7 @@ def builds(tmp_path_factory, fakesnow_server):
     for stream in source.streams:
         snowflake_load.load_batch(source.name, stream.name, BATCH, connection, lake)
     snow_env = {
-        "SLUICE_DBT_TARGET": "snowflake",
+        "SLUICE_WAREHOUSE": "snowflake",
         "SNOWFLAKE_ACCOUNT": fakesnow_server["account"],
         "SNOWFLAKE_USER": fakesnow_server["user"],
         "SNOWFLAKE_PASSWORD": fakesnow_server["password"],

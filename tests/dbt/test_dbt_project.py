@@ -194,7 +194,7 @@ def dbt_env(warehouse: Path, target_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         SLUICE_WAREHOUSE_PATH=str(warehouse),
-        SLUICE_DBT_TARGET="duckdb",
+        SLUICE_WAREHOUSE="duckdb",
         DBT_TARGET_PATH=str(target_dir / "target"),
         DBT_LOG_PATH=str(target_dir / "logs"),
     )

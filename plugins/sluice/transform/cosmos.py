@@ -34,10 +34,6 @@ class ManifestMissingError(FileNotFoundError):
     pass
 
 
-def dbt_target() -> str:
-    return os.environ.get("SLUICE_DBT_TARGET", "duckdb")
-
-
 def dbt_execution() -> str:
     mode = os.environ.get("SLUICE_DBT_EXECUTION", "watcher")
     if mode not in EXECUTION_MODES:
@@ -47,7 +43,7 @@ def dbt_execution() -> str:
 
 def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
     """A ``DbtTaskGroup`` running every model of the project, tests after each."""
-    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
     manifest = config.dbt_manifest_path()
@@ -79,11 +75,7 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
     group = DbtTaskGroup(
         group_id=group_id,
         project_config=project,
-        profile_config=ProfileConfig(
-            profile_name=PROFILE_NAME,
-            target_name=dbt_target(),
-            profiles_yml_filepath=project_dir / "profiles.yml",
-        ),
+        profile_config=profile_config(),
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.SUBPROCESS if watcher else InvocationMode.DBT_RUNNER,
@@ -98,6 +90,9 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
             should_detach_multiple_parents_tests=not watcher,
             # per-model datasets are not used, and Airflow 2.11 fails to record their aliases
             emit_datasets=False,
+            # dbt's unit tests check the SQL, not the data: they run with the test suite
+            # (tests/dbt), not in every batch, as dbt advises for production builds
+            exclude=["resource_type:unit_test"],
         ),
         operator_args=operator_args,
         **kwargs,
@@ -105,6 +100,21 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
     if watcher:
         _run_models_after_the_build(group)
     return group
+
+
+def profile_config() -> Any:
+    """dbt's profile for ``SLUICE_WAREHOUSE``: the project's DuckDB one, or Snowflake's from
+    the Airflow connection (``sluice.transform.snowflake_profile``)."""
+    from cosmos import ProfileConfig
+
+    if config.warehouse() == "snowflake":
+        from sluice.transform.snowflake_profile import snowflake_profile_mapping
+
+        mapping = snowflake_profile_mapping(config.snowflake_conn_id())
+        return ProfileConfig(profile_name=PROFILE_NAME, target_name="snowflake", profile_mapping=mapping)
+    return ProfileConfig(
+        profile_name=PROFILE_NAME, target_name="duckdb", profiles_yml_filepath=config.dbt_project_dir() / "profiles.yml"
+    )
 
 
 def _run_models_after_the_build(group: Any) -> None:

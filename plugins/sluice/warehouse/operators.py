@@ -10,14 +10,28 @@ from sluice.stream_operator import StreamBatchOperator
 class WarehouseLoadOperator(StreamBatchOperator):
     """Load one batch of a bronze lake table into ``bronze.<source>__<stream>`` in the warehouse.
 
-    Replaces the batch's rows in one transaction.
+    Replaces the batch's rows in one transaction. ``SLUICE_WAREHOUSE`` chooses the
+    warehouse: DuckDB (default) or Snowflake, through the Airflow connection
+    ``SLUICE_SNOWFLAKE_CONN_ID`` (default ``snowflake_default``).
     """
 
     ui_color = "#d5f5c9"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sluice.warehouse.duckdb_load import load_batch
+        from sluice import config
 
-        result = load_batch(self.source, self.stream, self.batch)
+        if config.warehouse() == "snowflake":
+            from sluice.warehouse.snowflake_hook import SluiceSnowflakeHook
+            from sluice.warehouse.snowflake_load import load_batch as load_into_snowflake
+
+            connection = SluiceSnowflakeHook(snowflake_conn_id=config.snowflake_conn_id()).get_conn()
+            try:
+                result = load_into_snowflake(self.source, self.stream, self.batch, connection)
+            finally:
+                connection.close()
+        else:
+            from sluice.warehouse.duckdb_load import load_batch
+
+            result = load_batch(self.source, self.stream, self.batch)
         self.log.info("%s batch %s: %d rows", result["table"], self.batch, result["rows"])
         return result
