@@ -116,7 +116,9 @@ mon data = $DIR/mon/\$cluster-\$id
 osd data = $DIR/osd/\$cluster-\$id
 keyring = $DIR/keyring
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+# without tcp_nodelay every response with a body waits ~40 ms (Nagle's algorithm against
+# delayed ACKs on loopback)
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw data = $DIR/rgw
 EOF
   ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' > /dev/null
