@@ -85,3 +85,14 @@ def test_a_copy_that_loads_another_count_than_the_lake_holds_is_refused():
         _check_copy([("f.parquet", "LOADED", 2, 2, 1, 0, None)], 3, "demo.users batch B")
     with pytest.raises(SnowflakeLoadError, match=r"COPY rejected f.parquet \(LOAD_FAILED\): Numeric value 'x'"):
         _check_copy([("f.parquet", "LOAD_FAILED", 2, 0, 1, 1, "Numeric value 'x' is not recognized")], 2, "w")
+
+
+def test_a_missing_stage_fails_the_load_clearly_and_the_batch_already_there_stays(local_lake, snowflake):
+    land_and_commit(local_lake, B1, [1, 2])
+    load_batch("demo", "users", B1, snowflake, local_lake)
+    land_and_commit(local_lake, B1, [1, 2, 3])
+    with pytest.raises(Exception, match=r"(?i)stage.*(does not exist|not authorized)"):
+        load_batch("demo", "users", B1, snowflake, local_lake, stage="NO_SUCH_STAGE")
+    assert rows(snowflake, "SELECT count(*) FROM demo__users") == [(2,)]
+    tables = rows(snowflake, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'BRONZE'")
+    assert tables == [("DEMO__USERS",)], "the load table was dropped"
