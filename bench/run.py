@@ -32,6 +32,7 @@ BENCHMARKS = (
     "landing",
     "lake",
     "s3",
+    "snowflake",
     "scale",
     "batch",
     "cosmos",
@@ -88,6 +89,12 @@ def run_s3(args: argparse.Namespace) -> dict[str, Any]:
     return bench_s3(count=args.faker_count, repeats=args.repeats)
 
 
+def run_snowflake(args: argparse.Namespace) -> dict[str, Any]:
+    from snowflake_bench import bench_snowflake
+
+    return bench_snowflake(count=args.faker_count)
+
+
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     from scale_bench import bench_scale
 
@@ -130,6 +137,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "landing": run_landing,
     "lake": run_lake,
     "s3": run_s3,
+    "snowflake": run_snowflake,
     "scale": run_scale,
     "batch": run_batch,
     "cosmos": run_cosmos,
