@@ -9,9 +9,9 @@ path and catch regressions; they say nothing of Snowflake's own speed.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,9 @@ from sluice.ingest.sync import stored_catalog, sync_batch
 from sluice.lake.bronze import commit_batch
 from sluice.lake.storage import open_lake
 from sluice.warehouse import duckdb_load, snowflake_load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fakesnow_db import dbt_env, new_database
 
 WINDOW = {"batch_start": BATCH, "batch_end": "20261120T060000Z"}
 
@@ -63,31 +66,13 @@ def bench_snowflake(count: int = 100_000) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fakesnow.server() as server:
-                database = f"SLUICE_{uuid.uuid4().hex[:8].upper()}"
-                setup = snowflake.connector.connect(**server)
-                for sql in (
-                    f"CREATE DATABASE {database}",
-                    f"CREATE SCHEMA {database}.BRONZE",
-                    f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
-                ):
-                    setup.cursor().execute(sql)
+                database = new_database(server)
                 connection = snowflake.connector.connect(**server, database=database, schema="BRONZE")
                 start = time.perf_counter()
                 for stream in source.streams:
                     snowflake_load.load_batch(source.name, stream.name, BATCH, connection, lake)
                 snowflake_load_s = time.perf_counter() - start
-                snowflake_env = {
-                    "SLUICE_WAREHOUSE": "snowflake",
-                    "SNOWFLAKE_ACCOUNT": server["account"],
-                    "SNOWFLAKE_USER": server["user"],
-                    "SNOWFLAKE_PASSWORD": server["password"],
-                    "SNOWFLAKE_DATABASE": database,
-                    "SNOWFLAKE_WAREHOUSE": "SLUICE",
-                    "SNOWFLAKE_ROLE": "SLUICE",
-                    "SNOWFLAKE_HOST": server["host"],
-                    "SNOWFLAKE_PORT": str(server["port"]),
-                    "SNOWFLAKE_PROTOCOL": server["protocol"],
-                }
+                snowflake_env = dbt_env(server, database)
                 snowflake_build_s = time_dbt_build(snowflake_env, work / "snowflake")
                 connection.close()
     return {

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from environment import ROOT, VENV_BIN, isolated_environment
+from fakesnow_db import new_database
 from s3servers import start_moto, start_radosgw, use_bucket
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="sluice-tests-"))
@@ -79,20 +80,9 @@ def fakesnow_server() -> dict:
 @pytest.fixture
 def snowflake(fakesnow_server):
     """A connection to a new database with the BRONZE schema and the SLUICE_LAKE stage."""
-    import uuid
-
     import snowflake.connector
 
-    database = f"SLUICE_{uuid.uuid4().hex[:8].upper()}"
-    setup = snowflake.connector.connect(**fakesnow_server)
-    for sql in (
-        f"CREATE DATABASE {database}",
-        f"CREATE SCHEMA {database}.BRONZE",
-        f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
-    ):
-        setup.cursor().execute(sql)
-    setup.close()
-    connection = snowflake.connector.connect(**fakesnow_server, database=database, schema="BRONZE")
+    connection = snowflake.connector.connect(**fakesnow_server, database=new_database(fakesnow_server), schema="BRONZE")
     yield connection
     connection.close()
 

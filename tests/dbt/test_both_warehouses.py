@@ -13,13 +13,13 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from fakesnow_db import dbt_env, new_database
 from sluice.ingest.sync import sync_batch
 from sluice.lake.bronze import commit_batch
 from sluice.lake.storage import open_lake
@@ -65,29 +65,11 @@ def builds(tmp_path_factory, fakesnow_server):
         duckdb_load.load_batch(source.name, stream.name, BATCH, lake, warehouse)
     duck = dbt_build({"SLUICE_WAREHOUSE": "duckdb", "SLUICE_WAREHOUSE_PATH": str(warehouse)}, work / "duckdb")
 
-    database = f"SLUICE_{uuid.uuid4().hex[:8].upper()}"
-    setup = snowflake.connector.connect(**fakesnow_server)
-    for sql in (
-        f"CREATE DATABASE {database}",
-        f"CREATE SCHEMA {database}.BRONZE",
-        f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
-    ):
-        setup.cursor().execute(sql)
+    database = new_database(fakesnow_server)
     connection = snowflake.connector.connect(**fakesnow_server, database=database, schema="BRONZE")
     for stream in source.streams:
         snowflake_load.load_batch(source.name, stream.name, BATCH, connection, lake)
-    snow_env = {
-        "SLUICE_WAREHOUSE": "snowflake",
-        "SNOWFLAKE_ACCOUNT": fakesnow_server["account"],
-        "SNOWFLAKE_USER": fakesnow_server["user"],
-        "SNOWFLAKE_PASSWORD": fakesnow_server["password"],
-        "SNOWFLAKE_DATABASE": database,
-        "SNOWFLAKE_WAREHOUSE": "SLUICE",
-        "SNOWFLAKE_ROLE": "SLUICE",
-        "SNOWFLAKE_HOST": fakesnow_server["host"],
-        "SNOWFLAKE_PORT": str(fakesnow_server["port"]),
-        "SNOWFLAKE_PROTOCOL": fakesnow_server["protocol"],
-    }
+    snow_env = dbt_env(fakesnow_server, database)
     snow = dbt_build(snow_env, work / "snowflake", "--exclude-resource-type", "unit_test")
     yield {"work": work, "duckdb": duck, "snowflake": snow, "warehouse": warehouse, "connection": connection}
     connection.close()

@@ -41,7 +41,8 @@ SOURCE_CLOCK_COLUMNS = {
 LAYERS = ("bronze", "silver", "gold", "marts")
 
 
-def _rows(table, name: str = "") -> list[tuple]:
+def comparable_rows(table, name: str = "") -> list[tuple]:
+    """Rows of an Arrow table, sorted, without the columns two runs cannot share."""
     source_clock = SOURCE_CLOCK_COLUMNS if "purchase" in name or "revenue" in name else set()
     columns = [c for c in table.column_names if c not in WALL_CLOCK_COLUMNS and c not in source_clock]
     rows = table.select(columns).to_pylist()
@@ -70,7 +71,7 @@ def lake_snapshot(lake: Lake) -> dict[str, Any]:
                 "files": len(manifest["files"])
             }
     quarantine = {
-        lake.relative(path): _rows(pq.read_table(path, filesystem=lake.fs))
+        lake.relative(path): comparable_rows(pq.read_table(path, filesystem=lake.fs))
         for path in _files_under(lake, "quarantine")
         if path.endswith(".parquet")
     }
@@ -81,7 +82,7 @@ def lake_snapshot(lake: Lake) -> dict[str, Any]:
             tables[name] = None
             continue
         tables[name] = {
-            "rows": _rows(table.to_pyarrow_table(), name.rsplit("/", 1)[-1]),
+            "rows": comparable_rows(table.to_pyarrow_table(), name.rsplit("/", 1)[-1]),
             "partitions": sorted(p["_sluice_batch"] for p in table.partitions()),
             "active_files": len(table.file_uris()),
         }
@@ -98,7 +99,7 @@ def warehouse_snapshot(path: Path) -> dict[str, list[tuple]]:
             list(LAYERS),
         ).fetchall()
         return {
-            f"{schema}.{table}": _rows(con.sql(f'FROM "{schema}"."{table}"').to_arrow_table(), table)
+            f"{schema}.{table}": comparable_rows(con.sql(f'FROM "{schema}"."{table}"').to_arrow_table(), table)
             for schema, table in listed
         }
     finally:

@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
+import pyarrow as pa
 import pytest
 
+from e2e.snapshot import comparable_rows
 from e2e.test_slice import run_batch
 from environment import VENV_BIN, isolated_environment
+from fakesnow_db import new_database
 
 pytestmark = pytest.mark.e2e
 BATCH = "20261120T000000Z"
 
 
-@pytest.fixture
-def snowflake_batch(tmp_path, fakesnow_server):
+@pytest.fixture(scope="module")
+def snowflake_batch(tmp_path_factory, fakesnow_server):
     import snowflake.connector
 
-    database = f"SLUICE_{uuid.uuid4().hex[:8].upper()}"
-    setup = snowflake.connector.connect(**fakesnow_server)
-    for sql in (
-        f"CREATE DATABASE {database}",
-        f"CREATE SCHEMA {database}.BRONZE",
-        f"CREATE STAGE {database}.BRONZE.SLUICE_LAKE",
-    ):
-        setup.cursor().execute(sql)
+    database = new_database(fakesnow_server)
     connection = {
         "conn_type": "snowflake",
         "login": fakesnow_server["user"],
@@ -47,16 +42,36 @@ def snowflake_batch(tmp_path, fakesnow_server):
             "protocol": fakesnow_server["protocol"],
         },
     }
+    tmp_path = tmp_path_factory.mktemp("snowflake-batch")
     env = {
         **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
         "SLUICE_WAREHOUSE": "snowflake",
         "AIRFLOW_CONN_SNOWFLAKE_DEFAULT": json.dumps(connection),
+        # fakesnow cannot create the schema-qualified temporary table an incremental
+        # rerun stages into (dbt_project.yml)
+        "SLUICE_DBT_TMP_RELATION_TYPE": "transient",
     }
     subprocess.run([VENV_BIN / "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     output = run_batch(env, "2026-11-20T00:00")
     reader = snowflake.connector.connect(**fakesnow_server, database=database)
-    yield output, reader, tmp_path
+    yield output, reader, tmp_path, env
     reader.close()
+
+
+def tables(connection) -> dict[str, list[tuple]]:
+    """Every base table of the four layers, rows compared as the lake snapshots compare them."""
+    cursor = connection.cursor()
+    cursor.execute(
+        "SELECT lower(table_schema), lower(table_name) FROM information_schema.tables"
+        " WHERE table_type = 'BASE TABLE' AND lower(table_schema) IN ('bronze', 'silver', 'gold', 'marts')"
+    )
+    contents = {}
+    for schema, table in sorted(cursor.fetchall()):
+        cursor.execute(f"SELECT * FROM {schema}.{table}")
+        names = [column[0].lower() for column in cursor.description]
+        rows = pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+        contents[f"{schema}.{table}"] = comparable_rows(rows, table)
+    return contents
 
 
 def count(connection, table: str, where: str = "true") -> int:
@@ -66,7 +81,7 @@ def count(connection, table: str, where: str = "true") -> int:
 
 
 def test_a_batch_lands_in_snowflake_bronze_and_dbt_builds_every_layer_there(snowflake_batch):
-    output, snowflake, tmp_path = snowflake_batch
+    output, snowflake, tmp_path, env = snowflake_batch
     assert "ingest_faker            success" in output and "transform               success" in output
     assert "faker__users 1,000" in output and "Warehouse: Snowflake, Airflow connection snowflake_default" in output
     for stream, rows in (("users", 1000), ("products", 100), ("purchases", 1000)):
@@ -76,3 +91,12 @@ def test_a_batch_lands_in_snowflake_bronze_and_dbt_builds_every_layer_there(snow
     assert count(snowflake, "marts.revenue_per_customer") == 1000
     assert count(snowflake, "gold.fct_purchases") == count(snowflake, "silver.purchases") > 0
     assert not (tmp_path / "data" / "warehouse" / "sluice.duckdb").exists(), "nothing went to DuckDB"
+
+
+def test_rerunning_the_batch_leaves_identical_tables_in_snowflake(snowflake_batch):
+    _, snowflake, _, env = snowflake_batch
+    before = tables(snowflake)
+    assert len(before) >= 10 and all(before.values())
+    run_batch(env, "2026-11-20T00:00")
+    after = tables(snowflake)
+    assert [name for name in before if before[name] != after.get(name)] == []

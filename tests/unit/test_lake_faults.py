@@ -7,8 +7,8 @@ import time
 from urllib.parse import urlparse
 
 import pytest
-from faultproxy import FaultProxy
 
+from faultproxy import FaultProxy
 from s3servers import use_bucket
 from sluice.ingest.landing import BatchLanding, read_manifest
 from sluice.ingest.schema import stream_schema
