@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from common import BATCH, BenchmarkError, faker_source, median
 
@@ -48,20 +49,15 @@ def bench_s3(count: int = 100_000, repeats: int = 3) -> dict[str, Any]:
         started = time.perf_counter()
         server = start_radosgw(Path(tmp) / "s3")
         server_start = time.perf_counter() - started
-        saved = {name: os.environ.get(name) for name in [*server.env, "SLUICE_AWS_CONN_ID"]}
-        os.environ.update(server.env, SLUICE_AWS_CONN_ID="sluice_bench_no_such_connection")
+        environment = {**server.env, "SLUICE_AWS_CONN_ID": "sluice_bench_no_such_connection"}
         try:
-            local, s3 = [], []
-            for n in range(repeats):
-                local.append(land_and_commit(source, open_lake(str(Path(tmp) / f"lake-{n}"))))
-                s3.append(land_and_commit(source, open_lake(f"s3://{server.new_bucket()}/lake")))
+            with mock.patch.dict(os.environ, environment):
+                local, s3 = [], []
+                for n in range(repeats):
+                    local.append(land_and_commit(source, open_lake(str(Path(tmp) / f"lake-{n}"))))
+                    s3.append(land_and_commit(source, open_lake(f"s3://{server.new_bucket()}/lake")))
         finally:
             server.stop()
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
     if {run["records"] for run in local + s3} != {local[0]["records"]}:
         raise BenchmarkError(f"record counts differ between runs: {local + s3}")
     s3_land, local_land = median([r["land_seconds"] for r in s3]), median([r["land_seconds"] for r in local])

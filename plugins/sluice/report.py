@@ -48,9 +48,9 @@ def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None =
 def _connect_warehouse(warehouse: Path | None) -> Any:
     """A DB-API connection to ``SLUICE_WAREHOUSE``'s warehouse."""
     if config.warehouse() == "snowflake":
-        from sluice.warehouse.snowflake_hook import SluiceSnowflakeHook
+        from sluice.warehouse.snowflake_hook import snowflake_connection
 
-        return SluiceSnowflakeHook(snowflake_conn_id=config.snowflake_conn_id()).get_conn()
+        return snowflake_connection()
     from sluice.warehouse.duckdb_load import connect
 
     # not read-only: in the process that just ran dbt, dbt-duckdb still holds the file

@@ -78,20 +78,12 @@ def manifest_path(lake: Lake, source: str, stream: str, batch: str) -> str:
     return lake.path("landing", source, stream, f"batch={batch}.json")
 
 
-def _read_json(lake: Lake, path: str) -> Any | None:
-    """The JSON document at ``path``, or None when there is none."""
-    try:
-        return json.loads(lake.read_bytes(path))
-    except FileNotFoundError:
-        return None
-
-
 def read_manifest(lake: Lake, source: str, stream: str, batch: str) -> dict[str, Any]:
     """The published landing of a stream's batch: source, stream, batch, attempt, read,
     landed, quarantined, bytes and files (paths relative to the lake root, in part order).
     """
     path = manifest_path(lake, source, stream, batch)
-    manifest = _read_json(lake, path)
+    manifest = lake.read_json(path)
     if manifest is None:
         raise LandingError(f"batch {batch} of {source}.{stream} has not been landed (no {lake.uri(path)})")
     return manifest
@@ -229,6 +221,7 @@ class _StreamWriter:
         self.counts = StreamCounts()
         self.quarantine = _QuarantineBuffer()
         self.files: list[str] = []
+        self.bytes = 0  # of the closed files
         self._writer: pq.ParquetWriter | None = None
         self._sink: Any = None
         self._rows_in_file = 0
@@ -328,7 +321,10 @@ class _StreamWriter:
         return pq.ParquetWriter(self._sink, self.landed_schema, compression="zstd")
 
     def _close_file(self) -> None:
+        if self._sink.closed:
+            return
         self._writer.close()
+        self.bytes += self._sink.tell()  # what was written: no request to ask the store
         self._sink.close()  # the writer leaves it open; on S3 the object appears only now
 
     def _write(self, table: pa.Table) -> None:
@@ -356,7 +352,7 @@ class _StreamWriter:
             "batch": batch,
             "attempt": attempt,
             **asdict(self.counts),
-            "bytes": sum(self.lake.size(path) for path in self.files),
+            "bytes": self.bytes,
             "files": [self.lake.relative(path) for path in self.files],
         }
 
@@ -453,7 +449,7 @@ class BatchLanding:
         replaced = {}
         for name, manifest in manifests.items():
             path = manifest_path(self.lake, self.source, name, self.batch)
-            replaced[name] = _read_json(self.lake, path)
+            replaced[name] = self.lake.read_json(path)
             self.lake.write_bytes(path, json.dumps(manifest, indent=2).encode())
             self._published.add(name)
         save_state(self.lake, self.source, self.batch, state or [])
@@ -494,7 +490,7 @@ class BatchLanding:
         for stream in streams:
             path = manifest_path(lake, self.source, stream, self.batch)
             lake.remove_stale_temporaries(path)
-            self._remove_unreferenced(stream, _read_json(lake, path))
+            self._remove_unreferenced(stream, lake.read_json(path))
 
 
 def _state_path(lake: Lake, source: str, batch: str) -> str:

@@ -40,10 +40,7 @@ def stored_catalog(
         ).encode()
     ).hexdigest()
     path = lake.path("state", source.name, "catalog.json")
-    try:
-        stored = json.loads(lake.read_bytes(path))
-    except FileNotFoundError:
-        stored = {}
+    stored = lake.read_json(path) or {}
     if stored.get("fingerprint") == fingerprint and time.time() - stored["discovered_at"] < CATALOG_MAX_AGE_SECONDS:
         return stored["catalog"]
     catalog = discover(executable, connector_config)

@@ -332,6 +332,7 @@ def _commit(
                 partition_by=[BATCH_COLUMN],
                 partition_filters=[(BATCH_COLUMN, "=", batch)],
             )
+            table.update_incremental()  # each request to S3 costs tens of ms: read only the new log entries
     else:
         create_table_with_add_actions(
             lake.uri(table_path),
@@ -345,7 +346,6 @@ def _commit(
             storage_options=dict(lake.storage_options),
         )
         table = lake.delta_table(table_path)
-    table.update_incremental()  # each request to S3 costs tens of ms: read only the new log entries
     current = table.metadata().configuration
     changed = {name: value for name, value in declared_keys(stream).items() if current.get(name) != value}
     if changed:

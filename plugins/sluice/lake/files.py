@@ -24,6 +24,15 @@ def bronze_table_path(lake: Lake, source: str, stream: str) -> str:
     return lake.path("bronze", source, stream)
 
 
+def bronze_table(lake: Lake, source: str, stream: str) -> Any:
+    """The bronze Delta table of a stream; LookupError when no batch was committed yet."""
+    table_path = bronze_table_path(lake, source, stream)
+    table = lake.delta_table(table_path)
+    if table is None:
+        raise LookupError(f"no bronze table at {lake.uri(table_path)}: commit a batch of {source}.{stream} first")
+    return table
+
+
 def batch_folder(table_path: str, batch: str) -> str:
     """The partition folder of ``batch``; add actions name files relative to the table."""
     return posixpath.join(table_path, f"{BATCH_COLUMN}={batch}")

@@ -14,6 +14,7 @@ so concurrent writers of one table never overwrite each other's log entry.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import posixpath
 import uuid
@@ -87,10 +88,21 @@ class Lake:
 
     def read_bytes(self, path: str) -> bytes:
         """The file's bytes; FileNotFoundError when there is none."""
-        if not self.exists(path):  # S3 reports a missing key as a bare OSError
-            raise FileNotFoundError(f"no file {self.uri(path)}")
-        with self.fs.open_input_stream(path) as stream:
-            return stream.read()
+        try:
+            with self.fs.open_input_stream(path) as stream:
+                return stream.read()
+        except OSError as exc:
+            # S3 reports a missing key as a bare OSError: look only once the read failed
+            if not isinstance(exc, FileNotFoundError) and self.exists(path):
+                raise
+        raise FileNotFoundError(f"no file {self.uri(path)}")
+
+    def read_json(self, path: str) -> Any | None:
+        """The JSON document at ``path``, or None when there is none."""
+        try:
+            return json.loads(self.read_bytes(path))
+        except FileNotFoundError:
+            return None
 
     def open_output_stream(self, path: str) -> Any:
         """A stream writing ``path``; on S3 the object appears once the stream is closed."""

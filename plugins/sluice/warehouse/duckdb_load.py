@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice import config
-from sluice.lake.bronze import BATCH_COLUMN, bronze_table_path
+from sluice.lake.files import BATCH_COLUMN, bronze_table
 from sluice.lake.storage import Lake, open_lake
 from sluice.warehouse.tables import warehouse_table
 
@@ -44,11 +44,7 @@ def load_batch(
     schema: str = "bronze",
 ) -> dict[str, Any]:
     """Replace ``batch`` in the warehouse table with the lake table's partition."""
-    lake = lake or open_lake()
-    table_path = bronze_table_path(lake, source, stream)
-    table = lake.delta_table(table_path)
-    if table is None:
-        raise LookupError(f"no bronze table at {lake.uri(table_path)}: commit a batch of {source}.{stream} first")
+    table = bronze_table(lake or open_lake(), source, stream)
     dataset = table.to_pyarrow_dataset(partitions=[(BATCH_COLUMN, "=", batch)])
     no_rows = dataset.schema.empty_table()  # noqa: F841 (read by DuckDB)
     # one stream of bounded batches, read once: DuckDB's own scan of the dataset reads

@@ -21,10 +21,10 @@ class WarehouseLoadOperator(StreamBatchOperator):
         from sluice import config
 
         if config.warehouse() == "snowflake":
-            from sluice.warehouse.snowflake_hook import SluiceSnowflakeHook
+            from sluice.warehouse.snowflake_hook import snowflake_connection
             from sluice.warehouse.snowflake_load import load_batch as load_into_snowflake
 
-            connection = SluiceSnowflakeHook(snowflake_conn_id=config.snowflake_conn_id()).get_conn()
+            connection = snowflake_connection()
             try:
                 result = load_into_snowflake(self.source, self.stream, self.batch, connection)
             finally:

@@ -7,6 +7,13 @@ from typing import Any
 from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
 
+def snowflake_connection() -> Any:
+    """An open connection to the warehouse through ``SLUICE_SNOWFLAKE_CONN_ID``."""
+    from sluice import config
+
+    return SluiceSnowflakeHook(snowflake_conn_id=config.snowflake_conn_id()).get_conn()
+
+
 class SluiceSnowflakeHook(SnowflakeHook):
     """``SnowflakeHook`` that also passes the extras ``protocol`` (``https``, or ``http``
     for a local endpoint such as a fakesnow server), which the provider's hook drops

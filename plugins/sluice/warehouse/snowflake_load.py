@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table_path
+from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table, bronze_table_path
 from sluice.lake.storage import Lake, open_lake
 from sluice.warehouse.tables import warehouse_table
 
@@ -92,9 +92,7 @@ def load_batch(
     lake = lake or open_lake()
     stage = stage or stage_name()
     table_path = bronze_table_path(lake, source, stream)
-    table = lake.delta_table(table_path)
-    if table is None:
-        raise LookupError(f"no bronze table at {lake.uri(table_path)}: commit a batch of {source}.{stream} first")
+    table = bronze_table(lake, source, stream)
     files = sorted(active_files(table, batch))
     if not files:
         raise LookupError(f"bronze table {lake.uri(table_path)} holds no batch {batch}")
@@ -102,6 +100,7 @@ def load_batch(
     expected = sum(action["num_records"] for action in actions if action["path"] in files)
     fields = [field for field in table.to_pyarrow_dataset().schema if field.name != BATCH_COLUMN]
     columns = ", ".join(ident(field.name) for field in fields)
+    definition = ", ".join(f"{ident(field.name)} {snowflake_type(field.type)}" for field in fields)
     target = f"{ident(schema)}.{ident(warehouse_table(source, stream))}"
     load_id = uuid.uuid4().hex[:12]
     load_table = f"{ident(schema)}.{ident(f'{warehouse_table(source, stream)}__load_{load_id}')}"
@@ -119,8 +118,7 @@ def load_batch(
             folder = lake.relative(batch_folder(table_path, batch))
             names = ", ".join("'" + posixpath.basename(name).replace("'", "''") + "'" for name in files)
             location, files_clause = f"@{stage}/{folder}/", f"FILES = ({names})"
-        _create_or_widen(cursor, target, fields)
-        definition = ", ".join(f"{ident(field.name)} {snowflake_type(field.type)}" for field in fields)
+        _create_or_widen(cursor, target, fields, definition)
         _query(cursor, f"CREATE TABLE {load_table} ({definition})")
         results = _query(
             cursor,
@@ -155,9 +153,9 @@ def load_batch(
     return {"table": f"{schema}.{warehouse_table(source, stream)}".upper(), "rows": rows}
 
 
-def _create_or_widen(cursor: Any, target: str, fields: list[pa.Field]) -> None:
-    """Create the bronze table, or add the columns the lake gained since."""
-    definition = ", ".join(f"{ident(field.name)} {snowflake_type(field.type)}" for field in fields)
+def _create_or_widen(cursor: Any, target: str, fields: list[pa.Field], definition: str) -> None:
+    """Create the bronze table (``definition``: its columns but the batch's), or add the
+    columns the lake gained since."""
     _query(cursor, f"CREATE TABLE IF NOT EXISTS {target} ({definition}, {ident(BATCH_COLUMN)} VARCHAR)")
     existing = {row[0].upper() for row in _query(cursor, f"DESCRIBE TABLE {target}")}
     for field in fields:
