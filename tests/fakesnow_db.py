@@ -21,6 +21,27 @@ def new_database(server: dict) -> str:
     return database
 
 
+def airflow_connection(server: dict, database: str, **extra) -> dict:
+    """An Airflow Snowflake connection to ``database`` on the server, as JSON for an
+    ``AIRFLOW_CONN_*`` variable; ``extra`` adds or overrides extras."""
+    return {
+        "conn_type": "snowflake",
+        "login": server["user"],
+        "password": server["password"],
+        "schema": "bronze",
+        "extra": {
+            "account": server["account"],
+            "database": database,
+            "warehouse": "SLUICE",
+            "role": "SLUICE",
+            "host": server["host"],
+            "port": server["port"],
+            "protocol": server["protocol"],
+            **extra,
+        },
+    }
+
+
 def dbt_env(server: dict, database: str) -> dict[str, str]:
     """The environment the project's ``snowflake`` profile output reads, for ``database``."""
     return {

@@ -16,7 +16,7 @@ import pytest
 from e2e.snapshot import comparable_rows
 from e2e.test_slice import run_batch
 from environment import VENV_BIN, isolated_environment
-from fakesnow_db import new_database
+from fakesnow_db import airflow_connection, new_database
 
 pytestmark = pytest.mark.e2e
 BATCH = "20261120T000000Z"
@@ -27,21 +27,7 @@ def snowflake_batch(tmp_path_factory, fakesnow_server):
     import snowflake.connector
 
     database = new_database(fakesnow_server)
-    connection = {
-        "conn_type": "snowflake",
-        "login": fakesnow_server["user"],
-        "password": fakesnow_server["password"],
-        "schema": "bronze",
-        "extra": {
-            "account": fakesnow_server["account"],
-            "database": database,
-            "warehouse": "SLUICE",
-            "role": "SLUICE",
-            "host": fakesnow_server["host"],
-            "port": fakesnow_server["port"],
-            "protocol": fakesnow_server["protocol"],
-        },
-    }
+    connection = airflow_connection(fakesnow_server, database)
     tmp_path = tmp_path_factory.mktemp("snowflake-batch")
     env = {
         **isolated_environment(tmp_path / "airflow", tmp_path / "data"),

@@ -66,14 +66,14 @@ def test_a_load_replaces_exactly_its_batch_and_leaves_nothing_behind(local_lake,
     assert rows(snowflake, "LIST @SLUICE_LAKE") == [], "the uploaded files were removed from the stage"
 
 
-def test_a_load_that_cannot_insert_fails_clearly_and_the_batch_already_there_stays(local_lake, snowflake):
+def test_a_column_of_another_type_fails_the_load_clearly_and_the_batch_already_there_stays(local_lake, snowflake):
     land_and_commit(local_lake, B1, [1, 2])
     load_batch("demo", "users", B1, snowflake, local_lake)
     # a column the warehouse holds as a date cannot take the lake's text
     rows(snowflake, "ALTER TABLE demo__users DROP COLUMN email")
     rows(snowflake, "ALTER TABLE demo__users ADD COLUMN email DATE")
     land_and_commit(local_lake, B1, [1, 2, 3])
-    with pytest.raises(Exception, match=r"(?i)conver|cast|date"):
+    with pytest.raises(SnowflakeLoadError, match=r'"EMAIL" is DATE but the lake holds VARCHAR'):
         load_batch("demo", "users", B1, snowflake, local_lake)
     assert rows(snowflake, "SELECT count(*) FROM demo__users WHERE _sluice_batch = '20261120T000000Z'") == [(2,)]
 
@@ -82,16 +82,16 @@ def test_a_copy_that_loads_another_count_than_the_lake_holds_is_refused():
     from sluice.warehouse.snowflake_load import _check_copy
 
     with pytest.raises(SnowflakeLoadError, match=r"COPY loaded 2 rows but the lake holds 3; nothing was replaced"):
-        _check_copy([("f.parquet", "LOADED", 2, 2, 1, 0, None)], 3, "demo.users batch B")
+        _check_copy([("f.parquet", "LOADED", 2, 2, 1, 0, None)], 3)
     with pytest.raises(SnowflakeLoadError, match=r"COPY rejected f.parquet \(LOAD_FAILED\): Numeric value 'x'"):
-        _check_copy([("f.parquet", "LOAD_FAILED", 2, 0, 1, 1, "Numeric value 'x' is not recognized")], 2, "w")
+        _check_copy([("f.parquet", "LOAD_FAILED", 2, 0, 1, 1, "Numeric value 'x' is not recognized")], 2)
 
 
 def test_a_missing_stage_fails_the_load_clearly_and_the_batch_already_there_stays(local_lake, snowflake):
     land_and_commit(local_lake, B1, [1, 2])
     load_batch("demo", "users", B1, snowflake, local_lake)
     land_and_commit(local_lake, B1, [1, 2, 3])
-    with pytest.raises(Exception, match=r"(?i)stage.*(does not exist|not authorized)"):
+    with pytest.raises(SnowflakeLoadError, match=r"(?is)PUT .* failed .*stage.*(does not exist|not authorized)"):
         load_batch("demo", "users", B1, snowflake, local_lake, stage="NO_SUCH_STAGE")
     assert rows(snowflake, "SELECT count(*) FROM demo__users") == [(2,)]
     tables = rows(snowflake, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'BRONZE'")

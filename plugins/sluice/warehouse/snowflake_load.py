@@ -2,9 +2,9 @@
 
 Table ``BRONZE.<SOURCE>__<STREAM>`` mirrors the lake table, partition column included.
 The batch's files (those the bronze table's current version holds for it) are copied
-into a load table, their row count is checked against the lake's, and one transaction
-deletes the batch from the bronze table and inserts the load table's rows: a rerun
-replaces exactly that batch, and readers see the old batch or the new one.
+into a load table, their row count is checked against the lake's, and one MERGE deletes
+the batch from the bronze table and inserts the load table's rows: a rerun replaces
+exactly that batch, and readers see the old batch or the new one.
 
 Where the files come from: a lake on S3 is read through an external stage on its bucket
 (``SLUICE_SNOWFLAKE_STAGE``, created once by ``include/snowflake/setup.sql``), naming the
@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 
 import pyarrow as pa
+from snowflake.connector.errors import Error as SnowflakeError
 
 from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table, bronze_table_path
 from sluice.lake.storage import Lake, open_lake
@@ -29,10 +30,13 @@ from sluice.warehouse.tables import warehouse_table
 log = logging.getLogger(__name__)
 
 DEFAULT_STAGE = "SLUICE_LAKE"
+REPLACE_MARKER = "_sluice_replace"  # a column of the MERGE's source only
 
 
 class SnowflakeLoadError(RuntimeError):
-    """A COPY rejected rows or loaded another count than the lake holds; nothing was replaced."""
+    """The batch was not loaded: a COPY rejected rows or loaded another count than the lake
+    holds, a column's type differs, or Snowflake failed or stopped answering. The table
+    holds the batch as before (or, failing after the MERGE, the new one whole)."""
 
 
 def stage_name() -> str:
@@ -67,9 +71,15 @@ def snowflake_type(arrow_type: pa.DataType) -> str:
 
 
 def _query(cursor: Any, sql: str, params: tuple = ()) -> list[tuple]:
+    """The statement's rows; a failure, Snowflake's or the network's, names the statement."""
     log.debug("snowflake: %s", sql)
-    cursor.execute(sql, params or None)
-    return cursor.fetchall()
+    try:
+        cursor.execute(sql, params or None)
+        return cursor.fetchall()
+    except SnowflakeError as error:
+        statement = " ".join(sql.split()[:2])
+        query_id = error.sfqid or "none"
+        raise SnowflakeLoadError(f"{statement} failed (query id {query_id}): {error.msg or error}") from error
 
 
 def load_batch(
@@ -99,7 +109,6 @@ def load_batch(
     actions = pa.table(table.get_add_actions(flatten=True)).select(["path", "num_records"]).to_pylist()
     expected = sum(action["num_records"] for action in actions if action["path"] in files)
     fields = [field for field in table.to_pyarrow_dataset().schema if field.name != BATCH_COLUMN]
-    columns = ", ".join(ident(field.name) for field in fields)
     definition = ", ".join(f"{ident(field.name)} {snowflake_type(field.type)}" for field in fields)
     target = f"{ident(schema)}.{ident(warehouse_table(source, stream))}"
     load_id = uuid.uuid4().hex[:12]
@@ -119,27 +128,17 @@ def load_batch(
             names = ", ".join("'" + posixpath.basename(name).replace("'", "''") + "'" for name in files)
             location, files_clause = f"@{stage}/{folder}/", f"FILES = ({names})"
         _create_or_widen(cursor, target, fields, definition)
-        _query(cursor, f"CREATE TABLE {load_table} ({definition})")
+        _query(cursor, f"CREATE TRANSIENT TABLE {load_table} ({definition})")
         results = _query(
             cursor,
             f"COPY INTO {load_table} FROM {location} {files_clause} FILE_FORMAT = (TYPE = PARQUET)"
             " MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE ON_ERROR = ABORT_STATEMENT",
         )
         purged = True  # PURGE removed the uploaded files, loaded or not
-        _check_copy(results, expected, f"{source}.{stream} batch {batch}")
-        _query(cursor, "BEGIN")
-        try:
-            _query(cursor, f"DELETE FROM {target} WHERE {ident(BATCH_COLUMN)} = %s", (batch,))
-            _query(
-                cursor,
-                f"INSERT INTO {target} ({columns}, {ident(BATCH_COLUMN)}) SELECT {columns}, %s FROM {load_table}",
-                (batch,),
-            )
-            _query(cursor, "COMMIT")
-        except BaseException:
-            _query(cursor, "ROLLBACK")
-            raise
-        ((rows,),) = _query(cursor, f"SELECT count(*) FROM {target} WHERE {ident(BATCH_COLUMN)} = %s", (batch,))
+        _check_copy(results, expected)
+        rows = _replace_batch(cursor, target, load_table, fields, batch)
+    except SnowflakeLoadError as error:
+        raise SnowflakeLoadError(f"{source}.{stream} batch {batch} into {target}: {error}") from error
     finally:
         leftovers = [f"DROP TABLE IF EXISTS {load_table}"]
         if staged and not purged:  # a COPY that failed purged nothing
@@ -153,17 +152,59 @@ def load_batch(
     return {"table": f"{schema}.{warehouse_table(source, stream)}".upper(), "rows": rows}
 
 
+def _replace_batch(cursor: Any, target: str, load_table: str, fields: list[pa.Field], batch: str) -> int:
+    """Delete ``batch`` from ``target`` and insert the load table's rows as ``batch``, in one
+    statement: a MERGE is atomic on its own, and a client cut off mid-way leaves no open
+    transaction holding the table's lock (Snowflake runs a submitted statement to its end).
+
+    The source is the load table's rows plus one marker row for the batch; the marker
+    matches the batch's rows already there (deleted), the others match nothing (inserted).
+    """
+    columns = [ident(field.name) for field in fields]
+    marker, batch_column = ident(REPLACE_MARKER), ident(BATCH_COLUMN)
+    nulls = ", ".join("NULL" for _ in columns)
+    ((inserted, _deleted),) = _query(
+        cursor,
+        f"MERGE INTO {target} t USING ("
+        f" SELECT {', '.join(columns)}, %s AS {batch_column}, FALSE AS {marker} FROM {load_table}"
+        f" UNION ALL SELECT {nulls}, %s, TRUE) s"
+        f" ON s.{marker} AND t.{batch_column} = s.{batch_column}"
+        " WHEN MATCHED THEN DELETE"
+        f" WHEN NOT MATCHED AND NOT s.{marker} THEN INSERT ({', '.join(columns)}, {batch_column})"
+        f" VALUES ({', '.join('s.' + c for c in columns)}, s.{batch_column})",
+        (batch, batch),
+    )
+    return int(inserted)
+
+
 def _create_or_widen(cursor: Any, target: str, fields: list[pa.Field], definition: str) -> None:
     """Create the bronze table (``definition``: its columns but the batch's), or add the
-    columns the lake gained since."""
+    columns the lake gained since.
+
+    :raises SnowflakeLoadError: a column the table holds as another type than the lake's,
+        before anything changed (a MERGE that failed half-way would be rolled back, but
+        a clear reason beats a conversion error)
+    """
     _query(cursor, f"CREATE TABLE IF NOT EXISTS {target} ({definition}, {ident(BATCH_COLUMN)} VARCHAR)")
-    existing = {row[0].upper() for row in _query(cursor, f"DESCRIBE TABLE {target}")}
+    existing = {row[0].upper(): row[1] for row in _query(cursor, f"DESCRIBE TABLE {target}")}
     for field in fields:
-        if field.name.upper() not in existing:
-            _query(cursor, f"ALTER TABLE {target} ADD COLUMN {ident(field.name)} {snowflake_type(field.type)}")
+        wanted = snowflake_type(field.type)
+        held = existing.get(field.name.upper())
+        if held is None:
+            _query(cursor, f"ALTER TABLE {target} ADD COLUMN {ident(field.name)} {wanted}")
+        elif _base_type(held) != _base_type(wanted):
+            raise SnowflakeLoadError(
+                f"{target}.{ident(field.name)} is {held} but the lake holds {wanted} ({field.type}):"
+                " change the column or the source; nothing was replaced"
+            )
 
 
-def _check_copy(results: list[tuple], expected: int, what: str) -> None:
+def _base_type(snowflake_type_name: str) -> str:
+    """``NUMBER(38,0)`` → ``NUMBER``: precision, scale and length aside."""
+    return snowflake_type_name.split("(", 1)[0].strip().upper()
+
+
+def _check_copy(results: list[tuple], expected: int) -> None:
     """COPY's per-file rows: (file, status, rows_parsed, rows_loaded, ..., first_error, ...)."""
     files = [row for row in results if len(row) > 3]  # no file matched: one message row
     problems = [row for row in files if str(row[1]).upper() != "LOADED"]
@@ -171,8 +212,6 @@ def _check_copy(results: list[tuple], expected: int, what: str) -> None:
     if problems:
         first = problems[0]
         reason = first[6] if len(first) > 6 else None
-        raise SnowflakeLoadError(f"{what}: COPY rejected {first[0]} ({first[1]}): {reason}; nothing was replaced")
+        raise SnowflakeLoadError(f"COPY rejected {first[0]} ({first[1]}): {reason}; nothing was replaced")
     if loaded != expected:
-        raise SnowflakeLoadError(
-            f"{what}: COPY loaded {loaded} rows but the lake holds {expected}; nothing was replaced"
-        )
+        raise SnowflakeLoadError(f"COPY loaded {loaded} rows but the lake holds {expected}; nothing was replaced")
