@@ -11,6 +11,7 @@ import pytest
 from sluice.ingest.landing import BatchLanding
 from sluice.ingest.schema import stream_schema
 from sluice.lake.bronze import commit_batch
+from sluice.lake.files import active_files, bronze_table
 from sluice.sources import StreamConfig
 from sluice.warehouse.snowflake_load import SnowflakeLoadError, load_batch
 
@@ -96,3 +97,16 @@ def test_a_missing_stage_fails_the_load_clearly_and_the_batch_already_there_stay
     assert rows(snowflake, "SELECT count(*) FROM demo__users") == [(2,)]
     tables = rows(snowflake, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'BRONZE'")
     assert tables == [("DEMO__USERS",)], "the load table was dropped"
+
+
+def test_a_file_the_copy_cannot_read_fails_the_load_and_the_batch_already_there_stays(local_lake, lake_root, snowflake):
+    land_and_commit(local_lake, B1, [1, 2])
+    load_batch("demo", "users", B1, snowflake, local_lake)
+    land_and_commit(local_lake, B1, [1, 2, 3])
+    (name,) = active_files(bronze_table(local_lake, "demo", "users"), B1)
+    damaged = lake_root / "bronze/demo/users" / name
+    damaged.write_bytes(damaged.read_bytes()[:-100])  # its footer gone: no longer Parquet
+    # Snowflake names the file and the parse error; fakesnow answers HTTP 500
+    with pytest.raises(SnowflakeLoadError, match=f"demo.users batch {B1} into .*: COPY INTO failed"):
+        load_batch("demo", "users", B1, snowflake, local_lake)
+    assert rows(snowflake, "SELECT count(*) FROM demo__users") == [(2,)]
