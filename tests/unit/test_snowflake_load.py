@@ -6,6 +6,8 @@ then the same COPY INTO the S3 path runs (which names the files with ``FILES =``
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from sluice.ingest.landing import BatchLanding
@@ -110,3 +112,17 @@ def test_a_file_the_copy_cannot_read_fails_the_load_and_the_batch_already_there_
     with pytest.raises(SnowflakeLoadError, match=f"demo.users batch {B1} into .*: COPY INTO failed"):
         load_batch("demo", "users", B1, snowflake, local_lake)
     assert rows(snowflake, "SELECT count(*) FROM demo__users") == [(2,)]
+
+
+def test_a_load_drops_the_load_tables_that_a_load_cut_off_a_day_ago_left_behind(local_lake, snowflake):
+    from datetime import datetime
+
+    land_and_commit(local_lake, B1, [1, 2])
+    load_batch("demo", "users", B1, snowflake, local_lake)
+    now = datetime.now(UTC)
+    stale, running = "DEMO__USERS__LOAD_20261101T000000_0123ABCD", f"DEMO__USERS__LOAD_{now:%Y%m%dT%H%M%S}_4567CDEF"
+    for name in (stale, running, "DEMO__USERS__LOADED"):
+        rows(snowflake, f"CREATE TRANSIENT TABLE {name} (id NUMBER)")
+    load_batch("demo", "users", B1, snowflake, local_lake)
+    tables = rows(snowflake, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'BRONZE'")
+    assert sorted(tables) == [("DEMO__USERS",), ("DEMO__USERS__LOADED",), (running,)]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STAGE = "SLUICE_LAKE"
 REPLACE_MARKER = "_sluice_replace"  # a column of the MERGE's source only
+STALE_LOAD_TABLE_AGE = timedelta(days=1)
 
 
 class SnowflakeLoadError(RuntimeError):
@@ -111,8 +114,10 @@ def load_batch(
     fields = [field for field in table.to_pyarrow_dataset().schema if field.name != BATCH_COLUMN]
     definition = ", ".join(f"{ident(field.name)} {snowflake_type(field.type)}" for field in fields)
     target = f"{ident(schema)}.{ident(warehouse_table(source, stream))}"
-    load_id = uuid.uuid4().hex[:12]
-    load_table = f"{ident(schema)}.{ident(f'{warehouse_table(source, stream)}__load_{load_id}')}"
+    started = datetime.now(UTC)
+    load_id = f"{started:%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+    load_name = f"{warehouse_table(source, stream)}__load_{load_id}".upper()
+    load_table = f"{ident(schema)}.{ident(load_name)}"
     cursor = connection.cursor()
     staged, purged = None, False
     try:
@@ -128,6 +133,7 @@ def load_batch(
             names = ", ".join("'" + posixpath.basename(name).replace("'", "''") + "'" for name in files)
             location, files_clause = f"@{stage}/{folder}/", f"FILES = ({names})"
         _create_or_widen(cursor, target, fields, definition)
+        _drop_stale_load_tables(cursor, schema, warehouse_table(source, stream), started)
         _query(cursor, f"CREATE TRANSIENT TABLE {load_table} ({definition})")
         results = _query(
             cursor,
@@ -175,6 +181,23 @@ def _replace_batch(cursor: Any, target: str, load_table: str, fields: list[pa.Fi
         (batch, batch),
     )
     return int(inserted)
+
+
+def _drop_stale_load_tables(cursor: Any, schema: str, table: str, now: datetime) -> None:
+    """Drop the load tables of ``table`` that a load cut off from Snowflake could not drop,
+    once older than ``STALE_LOAD_TABLE_AGE`` (a younger one may belong to a load running now)."""
+    pattern = re.compile(re.escape(f"{table}__load_".upper()) + r"(\d{8}T\d{6})_[0-9A-F]{8}")
+    names = _query(
+        cursor,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE %s",
+        (schema.upper(), f"{table}__LOAD_%".upper()),
+    )
+    for (name,) in names:
+        match = pattern.fullmatch(name.upper())
+        created = match and datetime.strptime(match[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        if created and now - created > STALE_LOAD_TABLE_AGE:
+            log.warning("dropping %s.%s, left by a load that could not drop it", schema, name)
+            _query(cursor, f"DROP TABLE IF EXISTS {ident(schema)}.{ident(name)}")
 
 
 def _create_or_widen(cursor: Any, target: str, fields: list[pa.Field], definition: str) -> None:
