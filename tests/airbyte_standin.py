@@ -1,0 +1,398 @@
+"""A stand-in of an Airbyte server's public API (v1), for tests: run as its own process.
+
+It follows the real API where Sluice talks to it: a client-credentials token
+(``POST /v1/applications/token``, bearer tokens that expire), ``POST /v1/jobs``,
+``GET /v1/jobs/{id}``, ``GET /v1/jobs?connectionId=…``, ``DELETE /v1/jobs/{id}``,
+``GET /v1/connections/{id}``, ``GET /v1/destinations/{id}``, ``GET /health``; errors as
+problem JSON with the status codes Airbyte uses (401, 404, 409 for a sync already
+running). A job passes through its connection's scripted statuses (``pending``,
+``queued``, ``running``, …) then ends ``succeeded`` or ``failed``; a job that succeeds
+first writes its records where its destination writes them: Parquet files in the S3
+bucket for an ``s3`` destination (path format and file names as Airbyte's S3 destination
+writes them), tables in Snowflake for a ``snowflake`` one.
+
+Tests script it through ``/_standin/*``: the credentials, the connections (destination,
+streams with their records, statuses), faults (the next N requests answered with a
+status), and the log of requests received. ``AirbyteStandin`` starts it and wraps that.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+class AirbyteStandin:
+    """The stand-in's process; ``url`` is the API's base (an Airflow connection's host)."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, __file__], stdout=subprocess.PIPE, text=True, env=env, bufsize=1
+        )
+        self.port = int(self._process.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/_standin/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def setup(self, **settings: Any) -> None:
+        """``client_id``, ``client_secret``, ``token_seconds``, ``status_seconds`` and
+        ``connections``: id → {destination, streams: {name: {schema, records}},
+        statuses, outcome, failure}."""
+        self._call("POST", "setup", settings)
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        """Answer the next ``count`` API requests with ``status``."""
+        self._call("POST", "fail", {"count": count, "status": status})
+
+    def hold(self, seconds: float) -> None:
+        """Let every API request wait ``seconds`` before it is answered (0: none)."""
+        self._call("POST", "hold", {"seconds": seconds})
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every API request so far: method, path, status answered."""
+        return self._call("GET", "requests")
+
+    @property
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._call("GET", "jobs")
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.wait()
+
+
+# --- the server (runs in its own process) ---------------------------------------------
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.client_id, self.client_secret = "sluice", "secret"
+        self.token_seconds = 180
+        self.status_seconds = 0.2
+        self.tokens: dict[str, float] = {}
+        self.connections: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.failures: list[int] = []
+        self.hold_seconds = 0.0
+        self.requests: list[dict[str, Any]] = []
+
+
+STATE = _State()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _job_status(job: dict[str, Any]) -> str:
+    """Advance a job along its connection's script; a success first writes the records."""
+    if job["status"] in TERMINAL:
+        return job["status"]
+    connection = STATE.connections[job["connectionId"]]
+    script = connection.get("statuses") or ["pending", "running"]
+    step = int((time.monotonic() - job["_started"]) / STATE.status_seconds)
+    if step < len(script):
+        job["status"] = script[step]
+        return job["status"]
+    outcome = connection.get("outcome", "succeeded")
+    if outcome == "succeeded":
+        rows, size = _write_destination(job, connection)
+        job["rowsSynced"], job["bytesSynced"] = rows, size
+    job["status"] = outcome
+    job["lastUpdatedAt"] = _now()
+    return outcome
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in job.items() if not key.startswith("_")}
+
+
+def _arrow_type(schema: dict[str, Any]) -> Any:
+    """The Parquet type Airbyte's S3 destination gives a JSON-schema type."""
+    import pyarrow as pa
+
+    kinds = schema.get("type", "string")
+    kinds = [kind for kind in (kinds if isinstance(kinds, list) else [kinds]) if kind != "null"] or ["string"]
+    kind, form = kinds[0], schema.get("format")
+    if kind == "integer":
+        return pa.int64()
+    if kind == "number":
+        return pa.float64()
+    if kind == "boolean":
+        return pa.bool_()
+    if kind == "string" and form == "date-time":
+        return pa.timestamp("us", tz="UTC")
+    if kind == "string" and form == "date":
+        return pa.date32()
+    return pa.string()  # objects and arrays as their JSON text
+
+
+def _value(value: Any, arrow_type: Any) -> Any:
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_timestamp(arrow_type):
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if pa.types.is_date32(arrow_type):
+        return datetime.fromisoformat(str(value)).date()
+    if pa.types.is_string(arrow_type) and not isinstance(value, str):
+        return json.dumps(value)
+    return value
+
+
+def _records_table(job: dict[str, Any], stream: dict[str, Any], extracted: datetime) -> Any:
+    import pyarrow as pa
+
+    meta = pa.struct([("sync_id", pa.int64()), ("changes", pa.list_(pa.string()))])
+    columns = {name: _arrow_type(spec) for name, spec in stream["schema"].get("properties", {}).items()}
+    fields = [
+        ("_airbyte_raw_id", pa.string()),
+        ("_airbyte_extracted_at", pa.timestamp("us", tz="UTC")),
+        ("_airbyte_generation_id", pa.int64()),
+        ("_airbyte_meta", meta),
+        *columns.items(),
+    ]
+    rows = [
+        {
+            "_airbyte_raw_id": str(uuid.uuid4()),
+            "_airbyte_extracted_at": extracted,
+            "_airbyte_generation_id": 0,
+            "_airbyte_meta": {"sync_id": job["jobId"], "changes": []},
+            **{name: _value(record.get(name), arrow_type) for name, arrow_type in columns.items()},
+        }
+        for record in stream["records"]
+    ]
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def _write_destination(job: dict[str, Any], connection: dict[str, Any]) -> tuple[int, int]:
+    destination = connection["destination"]
+    extracted = datetime.now(UTC)
+    rows = size = 0
+    for name, stream in connection.get("streams", {}).items():
+        table = _records_table(job, stream, extracted)
+        rows += table.num_rows
+        if destination["destinationType"] == "s3":
+            size += _write_s3(destination["configuration"], connection, name, table, extracted)
+        else:
+            raise NotImplementedError(destination["destinationType"])
+    return rows, size
+
+
+def _write_s3(config: dict[str, Any], connection: dict[str, Any], stream: str, table: Any, now: datetime) -> int:
+    """Where and how Airbyte's S3 destination writes a stream: ``<bucket>/<bucket path>/
+    <path format>`` then ``<part>.parquet``; ``bad_file`` writes text instead."""
+    import io
+
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    path_format = config.get("s3_path_format") or "${NAMESPACE}/${STREAM_NAME}/${YEAR}_${MONTH}_${DAY}_${EPOCH}_"
+    variables = {
+        "NAMESPACE": connection.get("namespaceFormat", ""),
+        "STREAM_NAME": stream,
+        "YEAR": f"{now:%Y}",
+        "MONTH": f"{now:%m}",
+        "DAY": f"{now:%d}",
+        "EPOCH": str(int(now.timestamp() * 1000)),
+    }
+    prefix = path_format
+    for name, value in variables.items():
+        prefix = prefix.replace("${" + name + "}", value)
+    key = f"{config['s3_bucket_name']}/{config['s3_bucket_path'].strip('/')}/{prefix}0.parquet"
+    buffer = io.BytesIO()
+    if connection.get("bad_file") == stream:
+        buffer.write(b"this is not parquet\n")
+    else:
+        pq.write_table(table, buffer)
+    fs = pafs.S3FileSystem(endpoint_override=config.get("s3_endpoint") or None, allow_bucket_creation=False)
+    with fs.open_output_stream(key) as out:
+        out.write(buffer.getvalue())
+    return len(buffer.getvalue())
+
+
+def _problem(status: int, title: str, detail: str) -> tuple[int, dict[str, Any]]:
+    return status, {"type": f"https://reference.airbyte.com/reference/errors#{status}", "title": title,
+                    "status": status, "detail": detail}
+
+
+def _api(method: str, path: str, query: dict[str, list[str]], body: Any, token: str | None) -> tuple[int, Any]:
+    if path == "/health":
+        return 200, {"available": True}
+    if path == "/v1/applications/token" and method == "POST":
+        if body.get("client_id") != STATE.client_id or body.get("client_secret") != STATE.client_secret:
+            return _problem(401, "unauthorized", "Invalid client credentials")
+        access = uuid.uuid4().hex
+        STATE.tokens[access] = time.time() + STATE.token_seconds
+        return 200, {"access_token": access, "token_type": "Bearer", "expires_in": STATE.token_seconds}
+    if token not in STATE.tokens or STATE.tokens[token] < time.time():
+        return _problem(401, "unauthorized", "The access token expired or is invalid")
+    parts = path.strip("/").split("/")[1:]
+    if parts[0] == "jobs":
+        return _jobs(method, parts[1:], query, body)
+    if parts[0] == "connections" and method == "GET" and len(parts) == 2:
+        connection = STATE.connections.get(parts[1])
+        if connection is None:
+            return _problem(404, "resource-not-found", f"Could not find connection with id: {parts[1]}")
+        return 200, {
+            "connectionId": parts[1],
+            "name": connection.get("name", parts[1]),
+            "sourceId": connection.get("sourceId", "source"),
+            "destinationId": connection["destination"]["destinationId"],
+            "workspaceId": "workspace",
+            "status": "active",
+            "namespaceDefinition": "custom_format",
+            "namespaceFormat": connection.get("namespaceFormat", ""),
+            "schedule": {"scheduleType": "manual"},
+            "configurations": {"streams": [{"name": name} for name in connection.get("streams", {})]},
+            "tags": [],
+            "createdAt": 0,
+        }
+    if parts[0] == "destinations" and method == "GET" and len(parts) == 2:
+        for connection in STATE.connections.values():
+            destination = connection["destination"]
+            if destination["destinationId"] == parts[1]:
+                return 200, {"name": parts[1], "workspaceId": "workspace", **destination}
+        return _problem(404, "resource-not-found", f"Could not find destination with id: {parts[1]}")
+    return _problem(404, "not-found", f"{method} {path}")
+
+
+def _jobs(method: str, parts: list[str], query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    if not parts and method == "POST":
+        connection_id = body.get("connectionId")
+        if connection_id not in STATE.connections:
+            return _problem(404, "resource-not-found", f"Could not find connection with id: {connection_id}")
+        running = [job for job in STATE.jobs.values() if job["connectionId"] == connection_id
+                   and _job_status(job) not in TERMINAL]
+        if running:
+            return _problem(409, "try-again-later", f"A sync is already running for: {connection_id}")
+        job_id = len(STATE.jobs) + 1
+        STATE.jobs[job_id] = {"jobId": job_id, "status": "pending", "jobType": body.get("jobType", "sync"),
+                              "startTime": _now(), "connectionId": connection_id, "lastUpdatedAt": _now(),
+                              "duration": "PT0S", "bytesSynced": 0, "rowsSynced": 0,
+                              "_started": time.monotonic()}
+        return 200, _public(STATE.jobs[job_id])
+    if not parts and method == "GET":
+        jobs = [job for job in STATE.jobs.values()
+                if not query.get("connectionId") or job["connectionId"] == query["connectionId"][0]]
+        for job in jobs:
+            _job_status(job)
+        if query.get("status"):
+            jobs = [job for job in jobs if job["status"] == query["status"][0]]
+        jobs.sort(key=lambda job: job["jobId"], reverse="DESC" in (query.get("orderBy") or [""])[0])
+        return 200, {"data": [_public(job) for job in jobs[: int((query.get("limit") or ["20"])[0])]]}
+    job = STATE.jobs.get(int(parts[0])) if parts and parts[0].isdigit() else None
+    if job is None:
+        return _problem(404, "resource-not-found", f"Could not find job with id: {parts[0] if parts else ''}")
+    if method == "GET":
+        _job_status(job)
+        return 200, _public(job)
+    if method == "DELETE":
+        if _job_status(job) in TERMINAL:
+            return _problem(409, "conflict", f"Job {job['jobId']} is already {job['status']}")
+        job["status"], job["lastUpdatedAt"] = "cancelled", _now()
+        return 200, _public(job)
+    return _problem(405, "method-not-allowed", method)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/problem+json" if status >= 400 else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not raw:
+            return {}
+        if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            return {key: values[0] for key, values in parse_qs(raw.decode()).items()}
+        return json.loads(raw)
+
+    def _handle(self, method: str) -> None:
+        url = urlparse(self.path)
+        body = self._body()
+        if url.path.startswith("/_standin/"):
+            self._answer(200, _admin(method, url.path.removeprefix("/_standin/"), body))
+            return
+        time.sleep(STATE.hold_seconds)
+        with STATE.lock:
+            if STATE.failures:
+                status, payload = STATE.failures.pop(0), {"title": "unavailable", "status": 0}
+                payload["status"] = status
+            else:
+                authorization = self.headers.get("Authorization", "")
+                token = authorization.removeprefix("Bearer ").strip() or None
+                try:
+                    status, payload = _api(method, url.path, parse_qs(url.query), body, token)
+                except Exception as error:  # a bug of the stand-in: say so
+                    status, payload = 500, {"title": "stand-in error", "detail": repr(error)}
+            STATE.requests.append({"method": method, "path": url.path, "query": url.query, "status": status})
+        self._answer(status, payload)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _admin(method: str, path: str, body: Any) -> Any:
+    with STATE.lock:
+        if path == "setup":
+            for key in ("client_id", "client_secret", "token_seconds", "status_seconds"):
+                if key in body:
+                    setattr(STATE, key, body[key])
+            STATE.connections.update(body.get("connections", {}))
+            return None
+        if path == "fail":
+            STATE.failures.extend([body["status"]] * body["count"])
+            return None
+        if path == "hold":
+            STATE.hold_seconds = body["seconds"]
+            return None
+        if path == "requests":
+            return STATE.requests
+        if path == "jobs":
+            return [_public(job) for job in STATE.jobs.values()]
+    raise ValueError(path)
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    print(server.server_port, flush=True)
+    server.serve_forever()
