@@ -235,8 +235,12 @@ def _write_s3(config: dict[str, Any], connection: dict[str, Any], stream: str, t
 
 
 def _problem(status: int, title: str, detail: str) -> tuple[int, dict[str, Any]]:
-    return status, {"type": f"https://reference.airbyte.com/reference/errors#{status}", "title": title,
-                    "status": status, "detail": detail}
+    return status, {
+        "type": f"https://reference.airbyte.com/reference/errors#{status}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
 
 
 def _api(method: str, path: str, query: dict[str, list[str]], body: Any, token: str | None) -> tuple[int, Any]:
@@ -285,19 +289,33 @@ def _jobs(method: str, parts: list[str], query: dict[str, list[str]], body: Any)
         connection_id = body.get("connectionId")
         if connection_id not in STATE.connections:
             return _problem(404, "resource-not-found", f"Could not find connection with id: {connection_id}")
-        running = [job for job in STATE.jobs.values() if job["connectionId"] == connection_id
-                   and _job_status(job) not in TERMINAL]
+        running = [
+            job
+            for job in STATE.jobs.values()
+            if job["connectionId"] == connection_id and _job_status(job) not in TERMINAL
+        ]
         if running:
             return _problem(409, "try-again-later", f"A sync is already running for: {connection_id}")
         job_id = len(STATE.jobs) + 1
-        STATE.jobs[job_id] = {"jobId": job_id, "status": "pending", "jobType": body.get("jobType", "sync"),
-                              "startTime": _now(), "connectionId": connection_id, "lastUpdatedAt": _now(),
-                              "duration": "PT0S", "bytesSynced": 0, "rowsSynced": 0,
-                              "_started": time.monotonic()}
+        STATE.jobs[job_id] = {
+            "jobId": job_id,
+            "status": "pending",
+            "jobType": body.get("jobType", "sync"),
+            "startTime": _now(),
+            "connectionId": connection_id,
+            "lastUpdatedAt": _now(),
+            "duration": "PT0S",
+            "bytesSynced": 0,
+            "rowsSynced": 0,
+            "_started": time.monotonic(),
+        }
         return 200, _public(STATE.jobs[job_id])
     if not parts and method == "GET":
-        jobs = [job for job in STATE.jobs.values()
-                if not query.get("connectionId") or job["connectionId"] == query["connectionId"][0]]
+        jobs = [
+            job
+            for job in STATE.jobs.values()
+            if not query.get("connectionId") or job["connectionId"] == query["connectionId"][0]
+        ]
         for job in jobs:
             _job_status(job)
         if query.get("status"):
@@ -358,13 +376,13 @@ class _Handler(BaseHTTPRequestHandler):
             STATE.requests.append({"method": method, "path": url.path, "query": url.query, "status": status})
         self._answer(status, payload)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
     def log_message(self, *args: Any) -> None:

@@ -178,15 +178,49 @@ def test_statistics_carry_no_min_max_of_strings_other_than_the_record_key(lake, 
     assert table.to_pyarrow_table(filters=[("score", ">", 0.7)]).column("code").to_pylist() == ["c2"]
 
 
-def test_only_files_in_the_batchs_folder_can_be_committed(lake, lake_root, tmp_path):
+def test_only_data_files_of_the_table_can_be_committed(lake, lake_root, tmp_path):
     land(lake, B1, [1])
-    elsewhere = tmp_path / "elsewhere.parquet"
-    elsewhere.write_bytes(landed(lake, "demo", "users", B1)[0].read_bytes())
-    with pytest.raises(BronzeCommitError, match="is not in the batch's folder"):
-        commit_files(lake, "demo", STREAM, B1, [str(elsewhere)])
+    data = landed(lake, "demo", "users", B1)[0].read_bytes()
+    table = table_path(lake_root)
+    places = {
+        "outside the table": tmp_path / "elsewhere.parquet",
+        "in another batch's folder": table / f"_sluice_batch={B2}" / "x.parquet",
+        "in a folder starting with _": table / "_tmp" / "x.parquet",
+    }
+    for path in places.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    for path in places.values():
+        with pytest.raises(BronzeCommitError, match="is not a data file of"):
+            commit_files(lake, "demo", STREAM, B1, [str(path)])
     with pytest.raises(BronzeCommitError, match="hold 1 rows, not 2"):
         commit_files(lake, "demo", STREAM, B1, landed_files(lake, "demo", "users", B1), landed_rows=2)
-    assert not (table_path(lake_root) / "_delta_log").exists()
+    not_parquet = table / "airbyte" / "broken.parquet"
+    not_parquet.parent.mkdir()
+    not_parquet.write_text("not parquet")
+    with pytest.raises(BronzeCommitError, match="broken.parquet is not Parquet"):
+        commit_files(lake, "demo", STREAM, B1, [str(not_parquet)])
+    assert not (table / "_delta_log").exists()
+    assert not_parquet.read_text() == "not parquet"  # kept for inspection
+
+
+def test_a_drivers_own_folder_is_registered_in_the_batchs_partition(lake, lake_root):
+    """Files a driver wrote in a folder of its own join the batch by partition value."""
+    land(lake, B1, [1, 2])
+    commit_batch("demo", STREAM, B1, lake)
+    own = table_path(lake_root) / "airbyte" / "2026_11_20_1_0.parquet"
+    own.parent.mkdir()
+    own.write_bytes(landed(lake, "demo", "users", B1)[0].read_bytes())
+    before = files_on_disk(lake_root)[own.relative_to(lake_root).as_posix()]
+    result = commit_files(lake, "demo", STREAM, B2, [str(own)], landed_rows=2)
+    assert result["rows"] == 2
+    table = DeltaTable(str(table_path(lake_root)))
+    rows = table.to_pyarrow_table(filters=[("_sluice_batch", "=", B2)])
+    assert rows.num_rows == 2
+    assert table.to_pyarrow_table(filters=[("_sluice_batch", "=", B1)]).num_rows == 2
+    assert files_on_disk(lake_root)[own.relative_to(lake_root).as_posix()] == before  # not copied
+    # committing it again changes nothing
+    assert commit_files(lake, "demo", STREAM, B2, [str(own)], landed_rows=2)["version"] == result["version"]
 
 
 def test_snapshots_compare_reruns_by_content_not_by_file_name(tmp_path):

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from sluice.batch import batch_start
 from sluice.ingest.landing import read_manifest
-from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table_path
+from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table_path
 from sluice.lake.storage import Lake, open_lake
 from sluice.sources import StreamConfig
 
@@ -143,21 +143,38 @@ class LandedFile:
     metadata: pq.FileMetaData
 
 
-def _describe(lake: Lake, path: str, folder: str) -> LandedFile:
+def _table_relative(lake: Lake, path: str, table_path: str, batch: str) -> str:
+    """``path`` relative to the table root, where add actions name files; it must be a
+    data file of the table's folder, and not in another batch's partition folder."""
+    relative = posixpath.relpath(posixpath.normpath(path), posixpath.normpath(table_path))
+    folders = relative.split("/")[:-1]
+    partition = f"{BATCH_COLUMN}={batch}"
+    outside = relative.startswith("../") or any(
+        folder.startswith(("_", ".")) and folder != partition for folder in folders
+    )
+    if outside:
+        raise BronzeCommitError(
+            f"{lake.uri(path)} is not a data file of {lake.uri(table_path)}:"
+            f" a table references files in its own folder (outside _delta_log and other batches' folders),"
+            " without copying"
+        )
+    return relative
+
+
+def _describe(lake: Lake, path: str, table_path: str, batch: str) -> LandedFile:
     from pyarrow.fs import FileType
 
-    if posixpath.dirname(posixpath.normpath(path)) != posixpath.normpath(folder):
-        raise BronzeCommitError(
-            f"{lake.uri(path)} is not in the batch's folder {lake.uri(folder)}:"
-            " a table references files inside it, without copying"
-        )
+    relative = _table_relative(lake, path, table_path, batch)
     info = lake.fs.get_file_info(path)
     if info.type != FileType.File:
         raise BronzeCommitError(f"landed file {lake.uri(path)} is missing")
-    with lake.fs.open_input_file(path) as file:
-        metadata = pq.read_metadata(file)
+    try:
+        with lake.fs.open_input_file(path) as file:
+            metadata = pq.read_metadata(file)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BronzeCommitError(f"landed file {lake.uri(path)} is not Parquet ({exc}); nothing was committed") from exc
     return LandedFile(
-        path=f"{posixpath.basename(folder)}/{posixpath.basename(path)}",
+        path=relative,
         size=info.size,
         modified_ms=info.mtime_ns // 1_000_000,
         rows=metadata.num_rows,
@@ -251,12 +268,12 @@ def commit_files(
 ) -> dict[str, Any]:
     """Make ``files`` the batch's partition of the bronze table, in one transaction.
 
-    :param files: landed Parquet files (paths on the lake's filesystem), inside the
-        table's folder ``_sluice_batch=<batch>/`` (see :func:`sluice.lake.files.batch_folder`),
-        without the partition column
+    :param files: landed Parquet files (paths on the lake's filesystem) under the table's
+        folder: in the batch's partition folder (see :func:`sluice.lake.files.batch_folder`)
+        or a folder of the driver's not starting with ``_``; without the partition column
     :param landed_rows: rows the driver landed; the commit fails if the files hold others
     :returns: rows, table version, files, bytes registered, and files vacuumed
-    :raises BronzeCommitError: a file outside the batch's folder or missing, a row count
+    :raises BronzeCommitError: a file outside the table's folder, missing or not Parquet, a row count
         that does not match, or a column whose type conflicts with the table's
     """
     from deltalake.exceptions import CommitFailedError, DeltaError
@@ -267,7 +284,7 @@ def commit_files(
     table_name = f"bronze.{source}.{stream.name}"
     if not files:
         raise BronzeCommitError(f"{table_name}: no files to commit for batch {batch}")
-    landed = [_describe(lake, str(path), batch_folder(table_path, batch)) for path in files]
+    landed = [_describe(lake, str(path), table_path, batch) for path in files]
     rows = sum(f.rows for f in landed)
     if landed_rows is not None and rows != landed_rows:
         raise BronzeCommitError(f"{table_name}: the landed files of batch {batch} hold {rows} rows, not {landed_rows}")

@@ -1,9 +1,12 @@
 """Where a bronze table's data files live, and which of them the table still references.
 
-A landing writes its Parquet files straight into the bronze table's partition folder
-(``bronze/<source>/<stream>/_sluice_batch=<batch>/``), where the bronze commit registers
-them without copying. Until then they are invisible to readers: a Delta reader sees only
-the files its log references.
+A driver writes its Parquet files under the bronze table's folder, where the bronze
+commit registers them without copying: the local driver into the batch's partition
+folder (``bronze/<source>/<stream>/_sluice_batch=<batch>/``), an Airbyte server's S3
+destination into a folder of its own (``bronze/<source>/<stream>/airbyte/``). A file
+belongs to a batch by its add action's partition value, not by its folder. Until the
+commit, files are invisible to readers: a Delta reader sees only the files its log
+references.
 """
 
 from __future__ import annotations
@@ -45,14 +48,22 @@ def _in_batch(paths: list[str], batch: str) -> set[str]:
 
 def active_files(table: Any, batch: str) -> set[str]:
     """Paths (relative to the table) of the batch's files in the table's current version."""
-    return _in_batch(table.get_add_actions(flatten=True).column("path").to_pylist(), batch)
+    import pyarrow as pa
+
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return set()
+    paths = actions.column("path").to_pylist()
+    batches = actions.column(f"partition.{BATCH_COLUMN}").to_pylist()
+    return {path for path, value in zip(paths, batches, strict=True) if value == batch}
 
 
 def referenced_files(lake: Lake, table_path: str, batch: str) -> set[str]:
     """Paths (relative to the table) of the batch's files that the table references.
 
-    Active files of the current version and tombstones (removed files kept for readers of
-    older versions until vacuum deletes them). Empty when there is no table yet.
+    Active files of the current version and the tombstones of its partition folder
+    (removed files kept for readers of older versions until vacuum deletes them). Empty
+    when there is no table yet.
     """
     table = lake.delta_table(table_path)
     if table is None:

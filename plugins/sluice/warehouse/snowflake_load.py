@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 from snowflake.connector.errors import Error as SnowflakeError
 
-from sluice.lake.files import BATCH_COLUMN, active_files, batch_folder, bronze_table, bronze_table_path
+from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table, bronze_table_path
 from sluice.lake.storage import Lake, open_lake
 from sluice.warehouse.tables import warehouse_table
 
@@ -129,8 +129,9 @@ def load_batch(
             # the uploaded copies go once loaded (PURGE); never on the lake's own stage
             location, files_clause = staged, "PURGE = TRUE"
         else:
-            folder = lake.relative(batch_folder(table_path, batch))
-            names = ", ".join("'" + posixpath.basename(name).replace("'", "''") + "'" for name in files)
+            # the batch's files may be in its partition folder or a driver's own folder
+            folder = lake.relative(table_path)
+            names = ", ".join("'" + name.replace("'", "''") + "'" for name in files)
             location, files_clause = f"@{stage}/{folder}/", f"FILES = ({names})"
         _create_or_widen(cursor, target, fields, definition)
         _drop_stale_load_tables(cursor, schema, warehouse_table(source, stream), started)
