@@ -31,6 +31,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+#: Airbyte's destination definition ids
+DEFINITIONS = {
+    "s3": "4816b78f-1489-44c1-9060-4b19d5fa9362",
+    "snowflake": "424892c4-daac-4491-b35d-c6688ba547ba",
+}
 
 
 class AirbyteStandin:
@@ -56,8 +61,9 @@ class AirbyteStandin:
 
     def setup(self, **settings: Any) -> None:
         """``client_id``, ``client_secret``, ``token_seconds``, ``status_seconds`` and
-        ``connections``: id → {destination, streams: {name: {schema, records}},
-        statuses, outcome, failure}."""
+        ``connections``: id → {destination, namespaceFormat, streams: {name: {schema,
+        records, syncMode}}, statuses, outcome, bad_file (a stream written as text),
+        rows_reported (a count to report instead of the rows written)}."""
         self._call("POST", "setup", settings)
 
     def fail_next(self, count: int, status: int = 503) -> None:
@@ -119,7 +125,7 @@ def _job_status(job: dict[str, Any]) -> str:
     outcome = connection.get("outcome", "succeeded")
     if outcome == "succeeded":
         rows, size = _write_destination(job, connection)
-        job["rowsSynced"], job["bytesSynced"] = rows, size
+        job["rowsSynced"], job["bytesSynced"] = connection.get("rows_reported", rows), size
     job["status"] = outcome
     job["lastUpdatedAt"] = _now()
     return outcome
@@ -166,7 +172,8 @@ def _value(value: Any, arrow_type: Any) -> Any:
 def _records_table(job: dict[str, Any], stream: dict[str, Any], extracted: datetime) -> Any:
     import pyarrow as pa
 
-    meta = pa.struct([("sync_id", pa.int64()), ("changes", pa.list_(pa.string()))])
+    change = pa.struct([("field", pa.string()), ("change", pa.string()), ("reason", pa.string())])
+    meta = pa.struct([("sync_id", pa.int64()), ("changes", pa.list_(change))])
     columns = {name: _arrow_type(spec) for name, spec in stream["schema"].get("properties", {}).items()}
     fields = [
         ("_airbyte_raw_id", pa.string()),
@@ -268,10 +275,15 @@ def _api(method: str, path: str, query: dict[str, list[str]], body: Any, token: 
             "destinationId": connection["destination"]["destinationId"],
             "workspaceId": "workspace",
             "status": "active",
-            "namespaceDefinition": "custom_format",
+            "namespaceDefinition": connection.get("namespaceDefinition", "custom_format"),
             "namespaceFormat": connection.get("namespaceFormat", ""),
             "schedule": {"scheduleType": "manual"},
-            "configurations": {"streams": [{"name": name} for name in connection.get("streams", {})]},
+            "configurations": {
+                "streams": [
+                    {"name": name, "syncMode": stream.get("syncMode", "incremental_append")}
+                    for name, stream in connection.get("streams", {}).items()
+                ]
+            },
             "tags": [],
             "createdAt": 0,
         }
@@ -279,7 +291,17 @@ def _api(method: str, path: str, query: dict[str, list[str]], body: Any, token: 
         for connection in STATE.connections.values():
             destination = connection["destination"]
             if destination["destinationId"] == parts[1]:
-                return 200, {"name": parts[1], "workspaceId": "workspace", **destination}
+                return 200, {
+                    "name": destination.get("name", parts[1]),
+                    "workspaceId": "workspace",
+                    "definitionId": DEFINITIONS[destination["destinationType"]],
+                    "createdAt": 0,
+                    **destination,
+                    "configuration": {
+                        "destinationType": destination["destinationType"],
+                        **destination["configuration"],
+                    },
+                }
         return _problem(404, "resource-not-found", f"Could not find destination with id: {parts[1]}")
     return _problem(404, "not-found", f"{method} {path}")
 

@@ -84,23 +84,56 @@ def source_asset(source: SourceConfig) -> Asset:
     return Asset(source.asset_name)
 
 
+def land_task(source: SourceConfig) -> Any:
+    """The task that lands a batch of ``source``, by its driver; the rest of the DAG is shared."""
+    if source.driver == "airbyte":
+        from sluice.airbyte.operators import AirbyteSyncOperator
+
+        return AirbyteSyncOperator(
+            task_id="land",
+            source=source.name,
+            connection_id=source.airbyte.connection_id,
+            airbyte_conn_id=source.airbyte.conn_id,
+        )
+    from sluice.ingest.operators import LocalAirbyteSyncOperator
+
+    return LocalAirbyteSyncOperator(task_id="land", source=source.name)
+
+
+def _landing_doc(source: SourceConfig) -> str:
+    if source.driver == "airbyte" and source.airbyte.destination == "warehouse":
+        return (
+            f"trigger a sync of Airbyte connection `{source.airbyte.connection_id}`, wait for it, and check "
+            "that the tables its Snowflake destination wrote hold the job's records"
+        )
+    if source.driver == "airbyte":
+        return (
+            f"trigger a sync of Airbyte connection `{source.airbyte.connection_id}`, wait for it, take the "
+            f"Parquet files its S3 destination wrote under `bronze/{source.name}/<stream>/airbyte/` "
+            "and check them against the job's record count"
+        )
+    return (
+        f"run `{source.connector}` from the state the previous batch saved, land the records once "
+        f"as Parquet in `bronze/{source.name}/<stream>/_sluice_batch=<batch>/`"
+    )
+
+
 def ingestion_dag(source_name: str) -> DAG:
     """The DAG of one source: land the batch, then per stream commit and load it."""
-    from sluice.ingest.operators import LocalAirbyteSyncOperator
     from sluice.lake.operators import BronzeCommitOperator
     from sluice.warehouse.operators import WarehouseLoadOperator
 
     source = load_source(source_name)
     streams = ", ".join(f"`{s.name}`" for s in source.streams)
-    doc_md = (
-        f"## Ingest `{source.name}`\n\n{source.description}\n\n"
-        f"Every 6 hours: run `{source.connector}` from the state the previous batch saved, land "
-        f"the records once as Parquet in `bronze/{source.name}/<stream>/_sluice_batch=<batch>/`, "
-        f"commit each stream ({streams}) by registering those files in the Delta table "
-        f"`bronze/{source.name}/<stream>`, and load it into `bronze.{source.name}__<stream>` in "
-        f"the warehouse. Rerunning a batch replaces it.\n\n"
-        f"Bad records are kept under `quarantine/{source.name}/` with their reason."
-    )
+    into_lake = not (source.driver == "airbyte" and source.airbyte.destination == "warehouse")
+    doc_md = f"## Ingest `{source.name}`\n\n{source.description}\n\nEvery 6 hours: {_landing_doc(source)}"
+    if into_lake:
+        doc_md += (
+            f"; commit each stream ({streams}) by registering those files in the Delta table "
+            f"`bronze/{source.name}/<stream>`, and load it into `bronze.{source.name}__<stream>` in "
+            f"the warehouse. Rerunning a batch replaces it.\n\n"
+            f"Bad records are kept under `quarantine/{source.name}/` with their reason."
+        )
     with platform_dag(
         ingestion_dag_id(source.name),
         doc_md=doc_md,
@@ -108,9 +141,11 @@ def ingestion_dag(source_name: str) -> DAG:
         owner=source.owner,
         description=f"Land {source.name} into the bronze lake and warehouse every 6 hours",
     ) as dag:
-        land = LocalAirbyteSyncOperator(task_id="land", source=source.name)
+        land = land_task(source)
         publish = EmptyOperator(task_id="publish", outlets=[source_asset(source)])
-        for stream in source.streams:
+        if not into_lake:
+            land >> publish
+        for stream in source.streams if into_lake else ():
             with TaskGroup(group_id=stream.name):
                 commit = BronzeCommitOperator(task_id="commit", source=source.name, stream=stream.name)
                 load = WarehouseLoadOperator(

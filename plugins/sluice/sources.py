@@ -1,9 +1,17 @@
 """Source declarations: one YAML file per source under ``include/sources/``.
 
-A declaration names the Airbyte connector, its non-secret config, and per stream the
+A declaration names the driver that lands the source's batches and, per stream, the
 record key (what identifies a record) and optionally the data-subject key (what
-identifies a person, used by erasure). Secrets never live here: ``connection_id``
-names an Airflow connection whose extra JSON is merged into the config at run time.
+identifies a person, used by erasure). Drivers:
+
+- ``local`` (the default): Sluice runs the Airbyte ``connector`` itself, with the
+  declared non-secret ``config``; ``connection_id`` names an Airflow connection whose
+  extra JSON is merged into the config at run time.
+- ``airbyte``: an Airbyte server syncs the connection ``airbyte.connection_id``, reached
+  through the Airflow connection ``airbyte.conn_id``; its destination writes into the
+  lake (``airbyte.destination: lake``) or straight into the warehouse (``warehouse``).
+
+Secrets never live here.
 """
 
 from __future__ import annotations
@@ -27,6 +35,25 @@ class StreamConfig:
     subject_key: str | None = None
 
 
+DRIVERS = ("local", "airbyte")
+AIRBYTE_DESTINATIONS = ("lake", "warehouse")
+
+
+@dataclass(frozen=True)
+class AirbyteConnection:
+    """Where an ``airbyte`` source's syncs run.
+
+    :param connection_id: the Airbyte connection's id (a UUID, from its URL in Airbyte's UI)
+    :param conn_id: the Airflow connection of the Airbyte API
+    :param destination: ``lake`` when the connection's destination is the S3 lake (Parquet
+        files Sluice registers in bronze), ``warehouse`` when it writes the warehouse's tables
+    """
+
+    connection_id: str
+    conn_id: str = "airbyte_default"
+    destination: str = "lake"
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     name: str
@@ -36,6 +63,8 @@ class SourceConfig:
     streams: tuple[StreamConfig, ...]
     connector_config: dict[str, Any] = field(default_factory=dict)
     connection_id: str | None = None
+    driver: str = "local"
+    airbyte: AirbyteConnection | None = None
 
     def stream(self, name: str) -> StreamConfig:
         for stream in self.streams:
@@ -61,9 +90,15 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
     if not path.is_file():
         raise SourceConfigError(f"no source declaration at {path}")
     raw = yaml.safe_load(path.read_text()) or {}
-    missing = [key for key in ("connector", "streams") if not raw.get(key)]
+    if not isinstance(raw, dict):
+        raise SourceConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+    driver = raw.get("driver", "local")
+    if driver not in DRIVERS:
+        raise SourceConfigError(f"{path}: driver {driver!r} is not one of {list(DRIVERS)}")
+    required = ["streams", "connector"] if driver == "local" else ["streams", "airbyte"]
+    missing = [key for key in required if not raw.get(key)]
     if missing:
-        raise SourceConfigError(f"{path}: missing required keys {missing}")
+        raise SourceConfigError(f"{path}: missing required keys {missing} (driver {driver})")
     streams = []
     for stream_name, spec in raw["streams"].items():
         spec = spec or {}
@@ -79,12 +114,32 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
         )
     return SourceConfig(
         name=raw.get("name", name),
-        connector=raw["connector"],
+        connector=raw.get("connector") or "",
         description=raw.get("description", "").strip(),
         owner=raw.get("owner", "data-platform"),
         streams=tuple(streams),
         connector_config=raw.get("config") or {},
         connection_id=raw.get("connection_id"),
+        driver=driver,
+        airbyte=_airbyte_connection(raw["airbyte"], path) if driver == "airbyte" else None,
+    )
+
+
+def _airbyte_connection(spec: Any, path: Path) -> AirbyteConnection:
+    if not isinstance(spec, dict) or not spec.get("connection_id"):
+        raise SourceConfigError(f"{path}: airbyte needs connection_id, the Airbyte connection's id")
+    unknown = sorted(set(spec) - {"connection_id", "conn_id", "destination"})
+    if unknown:
+        raise SourceConfigError(f"{path}: airbyte has unknown keys {unknown}")
+    destination = spec.get("destination", "lake")
+    if destination not in AIRBYTE_DESTINATIONS:
+        raise SourceConfigError(
+            f"{path}: airbyte destination {destination!r} is not one of {list(AIRBYTE_DESTINATIONS)}"
+        )
+    return AirbyteConnection(
+        connection_id=str(spec["connection_id"]),
+        conn_id=spec.get("conn_id") or "airbyte_default",
+        destination=destination,
     )
 
 

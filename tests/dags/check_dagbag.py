@@ -59,6 +59,8 @@ for dag_id, dag in dagbag.dags.items():
         "violations": dag_violations(dag),
         "tasks": {
             task.task_id: {
+                "operator": type(task).__name__,
+                "deferrable": getattr(task, "deferrable", None),
                 "upstream": sorted(task.upstream_task_ids),
                 "outlets": [str(getattr(o, "name", None) or getattr(o, "uri", o)) for o in task.outlets],
                 "inlets": [str(getattr(i, "name", None) or getattr(i, "uri", i)) for i in task.inlets],

@@ -14,8 +14,8 @@ DAG_FOLDER = ROOT / "dags"
 EXPECTED_DAGS = {"ingest_faker", "transform"}
 
 
-def fill_dagbag(python: Path, tmp_path: Path, dag_folder: Path = DAG_FOLDER) -> dict:
-    env = isolated_environment(tmp_path / "airflow", tmp_path / "data")
+def fill_dagbag(python: Path, tmp_path: Path, dag_folder: Path = DAG_FOLDER, **env_vars: str) -> dict:
+    env = {**isolated_environment(tmp_path / "airflow", tmp_path / "data"), **env_vars}
     proc = subprocess.run(
         [python, ROOT / "tests" / "dags" / "check_dagbag.py", dag_folder],
         env=env,
@@ -65,6 +65,32 @@ def test_ingestion_lands_then_commits_and_loads_each_stream_then_publishes_its_a
         assert tasks[f"{stream}.load"]["pool"] == "sluice_warehouse"
     assert tasks["publish"]["outlets"] == ["sluice.bronze.faker"]
     assert len(tasks["publish"]["upstream"]) == 3
+    assert tasks["land"]["operator"] == "LocalAirbyteSyncOperator"
+
+
+@pytest.mark.parametrize("python", [VENV_BIN / "python", VENV2_BIN / "python"], ids=["airflow3", "airflow2"])
+def test_an_airbyte_source_gets_the_same_two_line_dag_with_the_server_driver(python, tmp_path):
+    """The driver is chosen by the declaration; a warehouse destination has no lake commit."""
+    sources, dags = tmp_path / "include" / "sources", tmp_path / "dags"
+    sources.mkdir(parents=True)
+    dags.mkdir()
+    for name, destination in (("shop", "lake"), ("crm", "warehouse")):
+        (sources / f"{name}.yml").write_text(
+            f"driver: airbyte\nairbyte: {{connection_id: c-{name}, conn_id: airbyte_prod, destination: {destination}}}\n"
+            "streams:\n  orders: {record_key: id}\n  refunds: {record_key: id}\n"
+        )
+        (dags / f"{name}.py").write_text(
+            f'"""Airflow DAG: ingest {name}."""\n\nfrom sluice.dag_builder import ingestion_dag\n\ndag = ingestion_dag("{name}")\n'
+        )
+    result = fill_dagbag(python, tmp_path, dags, SLUICE_INCLUDE_DIR=str(tmp_path / "include"))
+    assert result["import_errors"] == {} and set(result["dags"]) == {"ingest_shop", "ingest_crm"}
+    assert not result["spawned"] and result["network"] == []
+    shop = result["dags"]["ingest_shop"]["tasks"]
+    assert (shop["land"]["operator"], shop["land"]["deferrable"]) == ("AirbyteSyncOperator", True)
+    assert shop["orders.commit"]["upstream"] == ["land"] and shop["refunds.load"]["upstream"] == ["refunds.commit"]
+    crm = result["dags"]["ingest_crm"]["tasks"]
+    assert set(crm) == {"land", "publish"} and crm["publish"]["upstream"] == ["land"]
+    assert result["dags"]["ingest_crm"]["violations"] == []
 
 
 def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependency_order(dagbag):

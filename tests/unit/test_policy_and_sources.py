@@ -69,3 +69,30 @@ def test_faker_declaration_names_keys(tmp_path):
         load_source("broken", tmp_path)
     with pytest.raises(SourceConfigError, match="no source declaration"):
         load_source("missing", tmp_path)
+
+
+def test_a_declaration_chooses_its_driver(tmp_path):
+    assert load_source("faker").driver == "local"
+    (tmp_path / "shop.yml").write_text(
+        "driver: airbyte\nairbyte:\n  connection_id: 9f3c\n  destination: warehouse\n"
+        "streams:\n  orders: {record_key: id}\n"
+    )
+    shop = load_source("shop", tmp_path)
+    assert (shop.driver, shop.airbyte.connection_id, shop.airbyte.conn_id) == ("airbyte", "9f3c", "airbyte_default")
+    assert shop.airbyte.destination == "warehouse"
+    bad = {
+        "driver: ftp\nstreams:\n  s: {record_key: id}\n": "driver 'ftp' is not one of",
+        "driver: airbyte\nstreams:\n  s: {record_key: id}\n": r"missing required keys \['airbyte'\]",
+        "driver: airbyte\nairbyte: {conn_id: x}\nstreams:\n  s: {record_key: id}\n": "airbyte needs connection_id",
+        "driver: airbyte\nairbyte: {connection_id: c, destination: s3}\nstreams:\n  s: {record_key: id}\n": (
+            "destination 's3' is not one of"
+        ),
+        "driver: airbyte\nairbyte: {connection_id: c, conection: x}\nstreams:\n  s: {record_key: id}\n": (
+            r"unknown keys \['conection'\]"
+        ),
+        "streams:\n  s: {record_key: id}\n": r"missing required keys \['connector'\]",
+    }
+    for text, message in bad.items():
+        (tmp_path / "bad.yml").write_text(text)
+        with pytest.raises(SourceConfigError, match=message):
+            load_source("bad", tmp_path)

@@ -1,0 +1,1 @@
+"""Sluice's driver for an Airbyte server: its API, its destinations, and the sync operator."""

@@ -1,0 +1,181 @@
+"""Land an Airbyte job's output: exactly the files the job wrote, checked and published.
+
+The job is recorded per batch (``state/<source>/airbyte/batch=<batch>.json``) as soon as
+it is started or found running, so a retried task waits for the same job, and a rerun
+of a batch whose job succeeded collects that job's files again instead of syncing anew.
+
+A file belongs to a job by the ``_airbyte_meta.sync_id`` Airbyte writes in every record
+(read from the Parquet footer's statistics). Only files changed since shortly before
+the job started are looked at, so the cost follows the batch, not the folder's history.
+The files' rows must add up to the job's ``rowsSynced``; then one landing manifest per
+stream is published (``landing/<source>/<stream>/batch=<batch>.json``), the same a
+``local`` landing writes, and the shared path (bronze commit, warehouse load) follows.
+Files that fail a check are left where they are, uncommitted, and the reason is written
+to ``quarantine/<source>/_airbyte/batch=<batch>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from sluice.ingest.landing import LandingError, manifest_path
+from sluice.lake.storage import Lake
+
+SYNC_ID_COLUMN = "_airbyte_meta.sync_id"
+#: how much earlier than the job's start a file may look (clocks of Airbyte and S3 differ)
+CLOCK_MARGIN = timedelta(minutes=15)
+
+
+def job_record_path(lake: Lake, source: str, batch: str) -> str:
+    return lake.path("state", source, "airbyte", f"batch={batch}.json")
+
+
+def recorded_job(lake: Lake, source: str, batch: str) -> dict[str, Any] | None:
+    """The job recorded for the batch: job_id, connection_id, start_time; None if none."""
+    return lake.read_json(job_record_path(lake, source, batch))
+
+
+def record_job(lake: Lake, source: str, batch: str, job: Mapping[str, Any]) -> None:
+    record = {"job_id": int(job["jobId"]), "connection_id": job["connectionId"], "start_time": job["startTime"]}
+    lake.write_bytes(job_record_path(lake, source, batch), json.dumps(record, indent=2).encode())
+
+
+def _rejected_path(lake: Lake, source: str, batch: str) -> str:
+    return lake.path("quarantine", source, "_airbyte", f"batch={batch}.json")
+
+
+def _reject(lake: Lake, source: str, batch: str, job_id: int, reason: str, files: list[str]) -> LandingError:
+    kept = [lake.uri(path) for path in files]
+    document = {"source": source, "batch": batch, "airbyte_job_id": job_id, "reason": reason, "files": kept}
+    lake.write_bytes(_rejected_path(lake, source, batch), json.dumps(document, indent=2).encode())
+    listed = "".join(f"\n  {uri}" for uri in kept) or " (none)"
+    return LandingError(
+        f"Airbyte job {job_id} of source {source}, batch {batch}: {reason}. Nothing was committed; the job's files"
+        f" are kept for inspection:{listed}\n(reason saved in {lake.uri(_rejected_path(lake, source, batch))})"
+    )
+
+
+def _rejected_elsewhere(lake: Lake, source: str, job_id: int) -> set[str]:
+    """Files an earlier job was rejected for: kept for inspection, never another job's."""
+    folder = lake.path("quarantine", source, "_airbyte")
+    claimed: set[str] = set()
+    for path in lake.list_files(folder):
+        document = lake.read_json(path) or {}
+        if document.get("airbyte_job_id") != job_id:
+            claimed.update(uri.split("://", 1)[-1] for uri in document.get("files", []))
+    return claimed
+
+
+def _recent_files(lake: Lake, folder: str, since: datetime) -> list[Any]:
+    from pyarrow.fs import FileSelector, FileType
+
+    infos = lake.fs.get_file_info(FileSelector(folder, allow_not_found=True, recursive=True))
+    floor = (since - CLOCK_MARGIN).timestamp()
+    return sorted(
+        (
+            info
+            for info in infos
+            if info.type == FileType.File and info.mtime is not None and info.mtime.timestamp() >= floor
+        ),
+        key=lambda info: info.path,
+    )
+
+
+def _sync_ids(metadata: pq.FileMetaData, lake: Lake, path: str) -> set[int] | None:
+    """The sync ids a file's records carry: from the footer's statistics, else the column."""
+    ids: set[int] = set()
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        column = next(
+            (
+                row_group.column(i)
+                for i in range(row_group.num_columns)
+                if row_group.column(i).path_in_schema == SYNC_ID_COLUMN
+            ),
+            None,
+        )
+        if column is None:
+            return None  # not written by Airbyte
+        stats = column.statistics
+        if stats is None or not stats.has_min_max:
+            with lake.fs.open_input_file(path) as file:
+                values = pq.read_table(file, columns=["_airbyte_meta"]).column(0).combine_chunks().field("sync_id")
+            return set(values.to_pylist())
+        ids.update({stats.min, stats.max})
+    return ids
+
+
+def collect_job(
+    lake: Lake, source: str, batch: str, job: Mapping[str, Any], folders: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Publish the files of the succeeded ``job`` as the batch's landing of each stream.
+
+    :param job: the job as Airbyte's API answers it (jobId, startTime, rowsSynced, …)
+    :param folders: stream -> folder the connection's S3 destination writes it to
+    :returns: per stream, the manifest published
+    :raises LandingError: a file that is not Parquet, or counts that disagree with the job
+    """
+    job_id = int(job["jobId"])
+    started = datetime.fromisoformat(str(job["startTime"]).replace("Z", "+00:00"))
+    found: dict[str, list[tuple[str, int, int]]] = {}
+    unreadable: list[str] = []
+    claimed = _rejected_elsewhere(lake, source, job_id)
+    for stream, folder in folders.items():
+        found[stream] = []
+        for info in _recent_files(lake, folder, started):
+            if info.path in claimed:
+                continue
+            try:
+                with lake.fs.open_input_file(info.path) as file:
+                    metadata = pq.read_metadata(file)
+            except (OSError, ValueError):
+                unreadable.append(info.path)
+                continue
+            ids = _sync_ids(metadata, lake, info.path)
+            if ids == {job_id}:
+                found[stream].append((info.path, metadata.num_rows, info.size))
+            elif ids is not None and job_id in ids:
+                unreadable.append(info.path)  # records of several jobs in one file
+    files = [path for entries in found.values() for path, _, _ in entries]
+    if unreadable:
+        reason = f"{len(unreadable)} file(s) written since the job started are not Parquet files of this job alone"
+        raise _reject(lake, source, batch, job_id, reason, unreadable + files)
+    rows = sum(count for entries in found.values() for _, count, _ in entries)
+    expected = job.get("rowsSynced")
+    if expected is None or rows != int(expected):
+        raise _reject(
+            lake,
+            source,
+            batch,
+            job_id,
+            f"its files hold {rows} record(s) but Airbyte reports {expected} synced",
+            files,
+        )
+    manifests = {}
+    for stream, entries in found.items():
+        manifests[stream] = {
+            "source": source,
+            "stream": stream,
+            "batch": batch,
+            "attempt": f"airbyte-job-{job_id}",
+            "read": sum(count for _, count, _ in entries),
+            "landed": sum(count for _, count, _ in entries),
+            "quarantined": 0,
+            "bytes": sum(size for _, _, size in entries),
+            "files": [lake.relative(path) for path, _, _ in entries],
+            "airbyte_job_id": job_id,
+        }
+    for stream, manifest in manifests.items():
+        lake.write_bytes(manifest_path(lake, source, stream, batch), json.dumps(manifest, indent=2).encode())
+    if lake.exists(_rejected_path(lake, source, batch)):
+        lake.delete_files([_rejected_path(lake, source, batch)])
+    return manifests
+
+
+def describe(manifests: Mapping[str, Mapping[str, Any]]) -> str:
+    return ", ".join(f"{stream} {m['landed']:,} rows in {len(m['files'])} file(s)" for stream, m in manifests.items())

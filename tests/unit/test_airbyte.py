@@ -1,0 +1,321 @@
+"""The ``airbyte`` driver against a stand-in of Airbyte's public API that writes into S3 (moto).
+
+The operator runs as Airflow runs it: ``execute``, then (deferrable) the trigger's events
+and ``execute_complete``. What it lands then goes through the shared bronze commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+
+import pyarrow.parquet as pq
+import pytest
+from airbyte_standin import AirbyteStandin
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from s3servers import use_bucket
+
+BATCH = "20261120T000000Z"
+USERS = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "email": {"type": ["null", "string"]},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+PURCHASES = {"type": "object", "properties": {"id": {"type": "integer"}, "user_id": {"type": "integer"}}}
+
+
+@pytest.fixture(scope="module")
+def standin(moto_s3):
+    import os
+
+    server = AirbyteStandin(env={**os.environ, **moto_s3.env})
+    server.setup(client_id="sluice", client_secret="secret", status_seconds=0.1)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def airbyte(standin, moto_s3, monkeypatch, tmp_path):
+    """A lake on S3, an ``airbyte`` source ``shop`` over a new stand-in connection, and the
+    Airflow connection of the API: returns a function that scripts the connection."""
+    from sluice.lake.storage import open_lake
+
+    root = use_bucket(moto_s3, monkeypatch)
+    monkeypatch.setenv("SLUICE_LAKE_ROOT", root)
+    lake = open_lake(root)
+    bucket, prefix = lake.root.split("/", 1)
+    connection_id = str(uuid.uuid4())
+    (tmp_path / "include" / "sources").mkdir(parents=True)
+    (tmp_path / "include" / "sources" / "shop.yml").write_text(
+        "driver: airbyte\n"
+        f"airbyte: {{connection_id: {connection_id}}}\n"
+        "streams:\n  users: {record_key: id, subject_key: email}\n  purchases: {record_key: id}\n"
+    )
+    monkeypatch.setenv("SLUICE_INCLUDE_DIR", str(tmp_path / "include"))
+    connect(monkeypatch, standin)
+
+    def script(**overrides):
+        destination = {
+            "destinationId": str(uuid.uuid4()),
+            "destinationType": "s3",
+            "configuration": {
+                "s3_bucket_name": bucket,
+                "s3_bucket_path": f"{prefix}/bronze",
+                "s3_path_format": "${NAMESPACE}/${STREAM_NAME}/airbyte/${YEAR}_${MONTH}_${DAY}_${EPOCH}_",
+                "s3_endpoint": moto_s3.endpoint,
+                "format": {"format_type": "Parquet"},
+            },
+        }
+        destination["configuration"].update(overrides.pop("configuration", {}))
+        destination.update(overrides.pop("destination", {}))
+        connection = {
+            "destination": destination,
+            "namespaceFormat": "shop",
+            "streams": {
+                "users": {
+                    "schema": USERS,
+                    "records": [
+                        {"id": i, "email": f"u{i}@example.com", "updated_at": "2026-11-20T01:00:00Z"} for i in range(7)
+                    ],
+                },
+                "purchases": {"schema": PURCHASES, "records": [{"id": i, "user_id": i % 7} for i in range(11)]},
+            },
+            **overrides,
+        }
+        standin.setup(connections={connection_id: connection})
+        return connection_id
+
+    script.lake = lake
+    script.connection_id = connection_id
+    return script
+
+
+def connect(monkeypatch, standin, secret="secret"):
+    connection = {
+        "conn_type": "airbyte",
+        "host": standin.url,
+        "login": "sluice",
+        "password": secret,
+        "extra": {"retries": 4, "retry_seconds": 0.05},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", json.dumps(connection))
+
+
+def operator(**kwargs):
+    from sluice.airbyte.operators import AirbyteSyncOperator
+
+    kwargs.setdefault("deferrable", False)
+    kwargs.setdefault("batch", BATCH)
+    return AirbyteSyncOperator(task_id="land", source="shop", wait_seconds=0.05, **kwargs)
+
+
+async def _first_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+
+
+def run_deferrable(op):
+    """execute, then the trigger until its event, then the method it names: as Airflow does."""
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    payload = asyncio.run(_first_event(deferred.value.trigger))
+    return getattr(op, deferred.value.method_name)({}, payload), deferred.value
+
+
+def syncs_started(standin, connection_id):
+    return [job for job in standin.jobs if job["connectionId"] == connection_id]
+
+
+def test_a_sync_lands_exactly_its_files_and_bronze_registers_them_where_airbyte_wrote_them(airbyte, standin):
+    from sluice.ingest.landing import read_manifest
+    from sluice.lake.bronze import commit_batch
+    from sluice.lake.files import active_files
+    from sluice.sources import load_source
+
+    connection_id = airbyte(statuses=["pending", "queued", "running"])
+    lake = airbyte.lake
+    counts, deferred = run_deferrable(operator(deferrable=True))
+    assert counts == {
+        "users": {"read": 7, "landed": 7, "quarantined": 0},
+        "purchases": {"read": 11, "landed": 11, "quarantined": 0},
+    }
+    assert deferred.trigger.job_id == syncs_started(standin, connection_id)[0]["jobId"]
+    manifest = read_manifest(lake, "shop", "users", BATCH)
+    assert manifest["attempt"] == f"airbyte-job-{deferred.trigger.job_id}"
+    assert all(name.startswith("bronze/shop/users/airbyte/") for name in manifest["files"])
+
+    source = load_source("shop")
+    result = commit_batch("shop", source.stream("users"), BATCH, lake)
+    table = lake.delta_table(lake.path("bronze", "shop", "users"))
+    assert result["rows"] == 7 and table.to_pyarrow_table().num_rows == 7
+    registered = {lake.path("bronze", "shop", "users", path) for path in active_files(table, BATCH)}
+    assert registered == {lake.path(name) for name in manifest["files"]}, "registered where Airbyte wrote it"
+    assert set(table.to_pyarrow_table().column("_sluice_batch").to_pylist()) == {BATCH}
+
+    # a second batch: a new sync; its files and only its files land, the first batch's stay
+    second = "20261120T060000Z"
+    counts = operator(batch=second).execute({})
+    assert counts["users"]["landed"] == 7 and len(syncs_started(standin, connection_id)) == 2
+    later = read_manifest(lake, "shop", "users", second)
+    assert set(later["files"]).isdisjoint(manifest["files"])
+    commit_batch("shop", source.stream("users"), second, lake)
+    assert lake.delta_table(lake.path("bronze", "shop", "users")).to_pyarrow_table().num_rows == 14
+
+
+def test_a_rerun_of_a_batch_collects_its_job_again_instead_of_syncing_twice(airbyte, standin):
+    from sluice.ingest.landing import read_manifest
+
+    connection_id = airbyte()
+    first = operator().execute({})
+    files = read_manifest(airbyte.lake, "shop", "purchases", BATCH)["files"]
+    again = operator().execute({})
+    assert again == first and len(syncs_started(standin, connection_id)) == 1
+    assert read_manifest(airbyte.lake, "shop", "purchases", BATCH)["files"] == files
+
+
+def test_a_retried_task_reattaches_to_the_running_job(airbyte, standin):
+    connection_id = airbyte(statuses=["running"] * 10)
+    with pytest.raises(TaskDeferred):
+        operator(deferrable=True).execute({})  # the first try is lost while it waits
+    assert operator(deferrable=False).execute({})["users"]["landed"] == 7
+    posts = [r for r in standin.requests if r["method"] == "POST" and r["path"] == "/v1/jobs"]
+    assert len(syncs_started(standin, connection_id)) == 1, posts
+
+
+def test_a_job_started_elsewhere_is_waited_for_not_duplicated(airbyte, standin):
+    from sluice.airbyte.hook import AirbyteServerHook
+
+    connection_id = airbyte(statuses=["running"] * 5)
+    job, started = AirbyteServerHook().start_sync(connection_id)  # e.g. Airbyte's own schedule
+    assert started
+    assert operator().execute({})["purchases"]["landed"] == 11
+    assert [j["jobId"] for j in syncs_started(standin, connection_id)] == [job["jobId"]]
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_timeout_cancels_the_job(airbyte, standin, deferrable):
+    from sluice.airbyte.hook import AirbyteError
+
+    connection_id = airbyte(statuses=["running"] * 200)
+    op = operator(deferrable=deferrable, timeout=0.3)
+    with pytest.raises(AirbyteError, match=r"did not end within 0 s; it was cancelled"):
+        run_deferrable(op) if deferrable else op.execute({})
+    (job,) = syncs_started(standin, connection_id)
+    assert job["status"] == "cancelled"
+    assert any(r["method"] == "DELETE" and r["path"] == f"/v1/jobs/{job['jobId']}" for r in standin.requests)
+
+
+def test_killing_the_task_cancels_the_job_on_a_worker_and_in_the_triggerer(airbyte, standin):
+    from sluice.airbyte.hook import AirbyteError
+
+    connection_id = airbyte(statuses=["running"] * 200)
+    op = operator()
+    failure = []
+    waiting = threading.Thread(target=lambda: failure.append(pytest.raises(AirbyteError, op.execute, {})))
+    waiting.start()
+    while op.job_id is None:
+        time.sleep(0.05)
+    op.on_kill()  # what Airflow calls when the task is stopped
+    waiting.join(timeout=30)
+    (job,) = syncs_started(standin, connection_id)
+    assert job["status"] == "cancelled" and "ended cancelled" in str(failure[0].value)
+
+    # deferred: the triggerer calls the trigger's on_kill
+    retry = operator(deferrable=True, batch="20261120T060000Z")
+    with pytest.raises(TaskDeferred) as deferred:
+        retry.execute({})
+    asyncio.run(deferred.value.trigger.on_kill())
+    assert syncs_started(standin, connection_id)[-1]["status"] == "cancelled"
+
+
+def test_a_failed_job_fails_the_task_with_its_id_and_the_next_try_syncs_again(airbyte, standin):
+    from sluice.airbyte.hook import AirbyteError
+    from sluice.ingest.landing import manifest_path
+
+    connection_id = airbyte(outcome="failed")
+    with pytest.raises(AirbyteError, match=rf"Airbyte job \d+ of connection {connection_id} .* ended failed"):
+        operator().execute({})
+    assert not airbyte.lake.exists(manifest_path(airbyte.lake, "shop", "users", BATCH))
+    airbyte(outcome="succeeded")
+    assert operator().execute({})["users"]["landed"] == 7
+    assert [job["status"] for job in syncs_started(standin, connection_id)] == ["failed", "succeeded"]
+
+
+def test_server_errors_are_retried_then_succeed(airbyte, standin):
+    airbyte()
+    standin.fail_next(3, 503)
+    assert operator().execute({})["users"]["landed"] == 7
+    assert [r["status"] for r in standin.requests[-40:]].count(503) == 3
+
+
+def test_bad_credentials_and_an_unknown_connection_say_what_is_wrong(airbyte, standin, monkeypatch):
+    from sluice.airbyte.hook import AirbyteError
+
+    airbyte()
+    connect(monkeypatch, standin, secret="wrong")
+    with pytest.raises(
+        AirbyteError, match=r"\(Airflow connection 'airbyte_default'\) refused the client credentials \(HTTP 401\)"
+    ):
+        operator().execute({})
+    connect(monkeypatch, standin)
+    with pytest.raises(AirbyteError, match=r"HTTP 404: Could not find connection with id: nope"):
+        operator(connection_id="nope").execute({})
+
+
+def test_a_file_that_is_not_parquet_or_a_count_that_disagrees_commits_nothing_and_keeps_the_files(airbyte, standin):
+    from sluice.ingest.landing import LandingError, manifest_path
+
+    lake = airbyte.lake
+    airbyte(bad_file="purchases")
+    with pytest.raises(LandingError, match=r"not Parquet files of this job.*Nothing was committed") as error:
+        operator().execute({})
+    kept = [line.strip() for line in str(error.value).splitlines() if line.startswith("  s3://")]
+    assert any("/purchases/airbyte/" in path for path in kept)
+    assert all(lake.exists(path.removeprefix("s3://")) for path in kept)
+    assert not lake.exists(manifest_path(lake, "shop", "users", BATCH))
+    rejected = lake.read_json(lake.path("quarantine", "shop", "_airbyte", f"batch={BATCH}.json"))
+    assert "not Parquet" in rejected["reason"] and rejected["files"] == kept
+
+    second = "20261120T060000Z"
+    airbyte(rows_reported=20)
+    with pytest.raises(LandingError, match=r"its files hold 18 record\(s\) but Airbyte reports 20 synced"):
+        operator(batch=second).execute({})
+    assert not lake.exists(manifest_path(lake, "shop", "users", second))
+    assert lake.delta_table(lake.path("bronze", "shop", "users")) is None
+
+
+def test_a_connection_that_does_not_write_where_the_source_declares_is_refused_before_syncing(airbyte, standin):
+    from sluice.airbyte.destination import DestinationError
+
+    connection_id = airbyte(destination={"destinationType": "snowflake"})
+    with pytest.raises(DestinationError, match=r"writes to a 'snowflake' destination .* declares destination lake"):
+        operator().execute({})
+    airbyte(configuration={"s3_path_format": "${STREAM_NAME}/${EPOCH}_"})
+    with pytest.raises(DestinationError, match=r"not to a folder of its own inside the bronze table"):
+        operator().execute({})
+    airbyte(configuration={"s3_path_format": "${NAMESPACE}/${STREAM_NAME}/airbyte/"})
+    with pytest.raises(DestinationError, match=r"could overwrite files of an earlier one"):
+        operator().execute({})
+    airbyte(configuration={"format": {"format_type": "JSONL"}})
+    with pytest.raises(DestinationError, match=r"writes JSONL; set its output format to Parquet"):
+        operator().execute({})
+    assert syncs_started(standin, connection_id) == []
+
+
+def test_the_stand_in_writes_parquet_as_airbytes_s3_destination_does(airbyte, standin):
+    airbyte()
+    operator().execute({})
+    lake = airbyte.lake
+    (name,) = lake.read_json(lake.path("landing", "shop", "users", f"batch={BATCH}.json"))["files"]
+    with lake.fs.open_input_file(lake.path(name)) as file:
+        schema = pq.read_schema(file)
+    from sluice.ingest.schema import METADATA_FIELDS
+
+    assert [(f.name, f.type) for f in schema][:4] == [(f.name, f.type) for f in METADATA_FIELDS]
