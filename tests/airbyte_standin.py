@@ -152,7 +152,9 @@ def _arrow_type(schema: dict[str, Any]) -> Any:
         return pa.timestamp("us", tz="UTC")
     if kind == "string" and form == "date":
         return pa.date32()
-    return pa.string()  # objects and arrays as their JSON text
+    if kind == "object" and schema.get("properties"):  # a record: a Parquet group
+        return pa.struct([(name, _arrow_type(spec)) for name, spec in schema["properties"].items()])
+    return pa.string()  # free-form objects and arrays as their JSON text
 
 
 def _value(value: Any, arrow_type: Any) -> Any:
@@ -164,6 +166,8 @@ def _value(value: Any, arrow_type: Any) -> Any:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if pa.types.is_date32(arrow_type):
         return datetime.fromisoformat(str(value)).date()
+    if pa.types.is_struct(arrow_type):
+        return {field.name: _value(value.get(field.name), field.type) for field in arrow_type}
     if pa.types.is_string(arrow_type) and not isinstance(value, str):
         return json.dumps(value)
     return value

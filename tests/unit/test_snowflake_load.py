@@ -69,6 +69,25 @@ def test_a_load_replaces_exactly_its_batch_and_leaves_nothing_behind(local_lake,
     assert rows(snowflake, "LIST @SLUICE_LAKE") == [], "the uploaded files were removed from the stage"
 
 
+def test_an_s3_lake_can_be_uploaded_to_an_internal_stage_instead_of_read_through_an_external_one(
+    moto_s3, monkeypatch, snowflake
+):
+    from s3servers import use_bucket
+    from sluice.lake.storage import open_lake
+    from sluice.warehouse.snowflake_load import stage_type
+
+    lake = open_lake(use_bucket(moto_s3, monkeypatch))
+    assert stage_type(lake) == "external"
+    monkeypatch.setenv("SLUICE_SNOWFLAKE_STAGE_TYPE", "internal")
+    land_and_commit(lake, B1, [1, 2, 3])
+    assert load_batch("demo", "users", B1, snowflake, lake)["rows"] == 3
+    assert rows(snowflake, "SELECT id, email FROM demo__users ORDER BY id") == [(1, "1@x.io"), (2, "2@x.io"), (3, "3@x.io")]
+    assert rows(snowflake, "LIST @SLUICE_LAKE") == [], "the uploaded copies were removed from the stage"
+    monkeypatch.setenv("SLUICE_SNOWFLAKE_STAGE_TYPE", "inside")
+    with pytest.raises(ValueError, match="SLUICE_SNOWFLAKE_STAGE_TYPE='inside': expected one of external, internal"):
+        load_batch("demo", "users", B1, snowflake, lake)
+
+
 def test_a_column_of_another_type_fails_the_load_clearly_and_the_batch_already_there_stays(local_lake, snowflake):
     land_and_commit(local_lake, B1, [1, 2])
     load_batch("demo", "users", B1, snowflake, local_lake)

@@ -9,7 +9,9 @@ exactly that batch, and readers see the old batch or the new one.
 Where the files come from: a lake on S3 is read through an external stage on its bucket
 (``SLUICE_SNOWFLAKE_STAGE``, created once by ``include/snowflake/setup.sql``), naming the
 batch's files; a lake in a folder is uploaded (``PUT``) to the same stage name, an
-internal stage, under a prefix of this load alone.
+internal stage, under a prefix of this load alone. ``SLUICE_SNOWFLAKE_STAGE_TYPE=internal``
+uploads an S3 lake's files the same way, one at a time through the worker, for an account
+where no storage integration may read the bucket.
 """
 
 from __future__ import annotations
@@ -44,6 +46,34 @@ class SnowflakeLoadError(RuntimeError):
 
 def stage_name() -> str:
     return os.environ.get("SLUICE_SNOWFLAKE_STAGE") or DEFAULT_STAGE
+
+
+STAGE_TYPES = ("external", "internal")
+
+
+def stage_type(lake: Lake) -> str:
+    """``internal`` (files uploaded by PUT) or ``external`` (Snowflake reads the bucket)."""
+    if lake.scheme == "file":
+        return "internal"  # Snowflake cannot read a folder
+    kind = os.environ.get("SLUICE_SNOWFLAKE_STAGE_TYPE") or "external"
+    if kind not in STAGE_TYPES:
+        raise ValueError(f"SLUICE_SNOWFLAKE_STAGE_TYPE={kind!r}: expected one of {', '.join(STAGE_TYPES)}")
+    return kind
+
+
+def _put(cursor: Any, lake: Lake, path: str, staged: str) -> None:
+    """Upload one lake file to ``staged``; a file on S3 goes through a temporary copy."""
+    if lake.scheme == "file":
+        _query(cursor, f"PUT 'file://{path}' {staged} AUTO_COMPRESS = FALSE OVERWRITE = TRUE")
+        return
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sluice-put-") as folder:
+        local = os.path.join(folder, posixpath.basename(path))
+        with lake.fs.open_input_stream(path) as source, open(local, "wb") as target:
+            shutil.copyfileobj(source, target, 8 << 20)
+        _query(cursor, f"PUT 'file://{local}' {staged} AUTO_COMPRESS = FALSE OVERWRITE = TRUE")
 
 
 def ident(name: str) -> str:
@@ -121,11 +151,10 @@ def load_batch(
     cursor = connection.cursor()
     staged, purged = None, False
     try:
-        if lake.scheme == "file":  # Snowflake cannot read a folder: upload the files
+        if stage_type(lake) == "internal":
             staged = f"@{stage}/{source}/{stream}/{batch}/{load_id}/"
             for name in files:
-                path = posixpath.join(table_path, name)
-                _query(cursor, f"PUT 'file://{path}' {staged} AUTO_COMPRESS = FALSE OVERWRITE = TRUE")
+                _put(cursor, lake, posixpath.join(table_path, name), staged)
             # the uploaded copies go once loaded (PURGE); never on the lake's own stage
             location, files_clause = staged, "PURGE = TRUE"
         else:
