@@ -76,11 +76,13 @@ def test_an_airbyte_source_gets_the_same_two_line_dag_with_the_server_driver(pyt
     dags.mkdir()
     for name, destination in (("shop", "lake"), ("crm", "warehouse")):
         (sources / f"{name}.yml").write_text(
-            f"driver: airbyte\nairbyte: {{connection_id: c-{name}, conn_id: airbyte_prod, destination: {destination}}}\n"
+            "driver: airbyte\n"
+            f"airbyte: {{connection_id: c-{name}, conn_id: airbyte_prod, destination: {destination}}}\n"
             "streams:\n  orders: {record_key: id}\n  refunds: {record_key: id}\n"
         )
         (dags / f"{name}.py").write_text(
-            f'"""Airflow DAG: ingest {name}."""\n\nfrom sluice.dag_builder import ingestion_dag\n\ndag = ingestion_dag("{name}")\n'
+            f'"""Airflow DAG: ingest {name}."""\n\n'
+            f'from sluice.dag_builder import ingestion_dag\n\ndag = ingestion_dag("{name}")\n'
         )
     result = fill_dagbag(python, tmp_path, dags, SLUICE_INCLUDE_DIR=str(tmp_path / "include"))
     assert result["import_errors"] == {} and set(result["dags"]) == {"ingest_shop", "ingest_crm"}

@@ -81,7 +81,8 @@ def test_an_s3_lake_can_be_uploaded_to_an_internal_stage_instead_of_read_through
     monkeypatch.setenv("SLUICE_SNOWFLAKE_STAGE_TYPE", "internal")
     land_and_commit(lake, B1, [1, 2, 3])
     assert load_batch("demo", "users", B1, snowflake, lake)["rows"] == 3
-    assert rows(snowflake, "SELECT id, email FROM demo__users ORDER BY id") == [(1, "1@x.io"), (2, "2@x.io"), (3, "3@x.io")]
+    loaded = rows(snowflake, "SELECT id, email FROM demo__users ORDER BY id")
+    assert loaded == [(1, "1@x.io"), (2, "2@x.io"), (3, "3@x.io")]
     assert rows(snowflake, "LIST @SLUICE_LAKE") == [], "the uploaded copies were removed from the stage"
     monkeypatch.setenv("SLUICE_SNOWFLAKE_STAGE_TYPE", "inside")
     with pytest.raises(ValueError, match="SLUICE_SNOWFLAKE_STAGE_TYPE='inside': expected one of external, internal"):
