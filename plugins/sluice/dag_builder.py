@@ -94,6 +94,7 @@ def land_task(source: SourceConfig) -> Any:
             source=source.name,
             connection_id=source.airbyte.connection_id,
             airbyte_conn_id=source.airbyte.conn_id,
+            wait_seconds=source.airbyte.poll_seconds,
         )
     from sluice.ingest.operators import LocalAirbyteSyncOperator
 

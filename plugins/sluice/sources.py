@@ -47,11 +47,13 @@ class AirbyteConnection:
     :param conn_id: the Airflow connection of the Airbyte API
     :param destination: ``lake`` when the connection's destination is the S3 lake (Parquet
         files Sluice registers in bronze), ``warehouse`` when it writes the warehouse's tables
+    :param poll_seconds: seconds between two looks at a running sync
     """
 
     connection_id: str
     conn_id: str = "airbyte_default"
     destination: str = "lake"
+    poll_seconds: float = 30
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
 def _airbyte_connection(spec: Any, path: Path) -> AirbyteConnection:
     if not isinstance(spec, dict) or not spec.get("connection_id"):
         raise SourceConfigError(f"{path}: airbyte needs connection_id, the Airbyte connection's id")
-    unknown = sorted(set(spec) - {"connection_id", "conn_id", "destination"})
+    unknown = sorted(set(spec) - {"connection_id", "conn_id", "destination", "poll_seconds"})
     if unknown:
         raise SourceConfigError(f"{path}: airbyte has unknown keys {unknown}")
     destination = spec.get("destination", "lake")
@@ -140,7 +142,18 @@ def _airbyte_connection(spec: Any, path: Path) -> AirbyteConnection:
         connection_id=str(spec["connection_id"]),
         conn_id=spec.get("conn_id") or "airbyte_default",
         destination=destination,
+        poll_seconds=_positive(spec.get("poll_seconds", 30), "airbyte poll_seconds", path),
     )
+
+
+def _positive(value: Any, what: str, path: Path) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0:
+        raise SourceConfigError(f"{path}: {what} must be a positive number of seconds, not {value!r}")
+    return number
 
 
 def source_names(directory: Path | None = None) -> list[str]:

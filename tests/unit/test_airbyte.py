@@ -319,3 +319,81 @@ def test_the_stand_in_writes_parquet_as_airbytes_s3_destination_does(airbyte, st
     from sluice.ingest.schema import METADATA_FIELDS
 
     assert [(f.name, f.type) for f in schema][:4] == [(f.name, f.type) for f in METADATA_FIELDS]
+
+
+@pytest.fixture
+def warehouse_connection(standin, snowflake, fakesnow_server, monkeypatch, tmp_path):
+    """An ``airbyte`` source ``crm`` whose connection writes straight into fakesnow."""
+    from fakesnow_db import airflow_connection
+
+    database = snowflake.database
+    monkeypatch.setenv("SLUICE_WAREHOUSE", "snowflake")
+    monkeypatch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", json.dumps(airflow_connection(fakesnow_server, database)))
+    monkeypatch.setenv("SLUICE_LAKE_ROOT", str(tmp_path / "lake"))  # where the job record is kept
+    connection_id = str(uuid.uuid4())
+    (tmp_path / "include" / "sources").mkdir(parents=True)
+    (tmp_path / "include" / "sources" / "crm.yml").write_text(
+        "driver: airbyte\n"
+        f"airbyte: {{connection_id: {connection_id}, destination: warehouse}}\n"
+        "streams:\n  users: {record_key: id, subject_key: email}\n  purchases: {record_key: id}\n"
+    )
+    monkeypatch.setenv("SLUICE_INCLUDE_DIR", str(tmp_path / "include"))
+    connect(monkeypatch, standin)
+
+    def script(users=7, **overrides):
+        destination = {
+            "destinationId": str(uuid.uuid4()),
+            "destinationType": "snowflake",
+            "configuration": {
+                "host": fakesnow_server["host"],
+                "port": fakesnow_server["port"],
+                "protocol": fakesnow_server["protocol"],
+                "account": fakesnow_server["account"],
+                "username": fakesnow_server["user"],
+                "credentials": {"password": fakesnow_server["password"]},
+                "database": database,
+                "schema": "AIRBYTE_RAW",
+            },
+        }
+        streams = {
+            "users": {"schema": USERS, "records": [{"id": i, "email": f"u{i}@x.io"} for i in range(users)]},
+            "purchases": {"schema": PURCHASES, "records": [{"id": i, "user_id": i % 7} for i in range(11)]},
+        }
+        standin.setup(
+            connections={
+                connection_id: {"destination": destination, "namespaceDefinition": "destination", **overrides}
+                | {"streams": streams}
+            }
+        )
+        return connection_id
+
+    return script
+
+
+def test_a_connection_into_the_warehouse_is_checked_by_job_and_read_through_bronze_views(
+    warehouse_connection, standin, snowflake
+):
+    from sluice.airbyte.operators import AirbyteSyncOperator
+    from sluice.ingest.landing import LandingError
+
+    def land(batch):
+        return AirbyteSyncOperator(task_id="land", source="crm", batch=batch, wait_seconds=0.05, deferrable=False)
+
+    warehouse_connection()
+    assert land(BATCH).execute({})["rows"] == {"users": 7, "purchases": 11}
+    warehouse_connection(users=3)
+    second = "20261120T060000Z"
+    assert land(second).execute({})["rows"] == {"users": 3, "purchases": 11}
+    cursor = snowflake.cursor()
+    cursor.execute("SELECT _sluice_batch, count(*) FROM bronze.crm__users GROUP BY 1 ORDER BY 1")
+    assert cursor.fetchall() == [(BATCH, 7), (second, 3)]
+    cursor.execute("SELECT count(*) FROM airbyte_raw.users")
+    assert cursor.fetchone() == (10,), "the destination's table is read in place, nothing copied"
+
+    # a job whose tables disagree with its count publishes nothing
+    warehouse_connection(rows_reported=99)
+    third = "20261120T120000Z"
+    with pytest.raises(LandingError, match=r"Airbyte reports 99 synced; nothing was published"):
+        land(third).execute({})
+    cursor.execute("SELECT count(DISTINCT _sluice_batch) FROM bronze.crm__purchases")
+    assert cursor.fetchone() == (2,)

@@ -79,7 +79,7 @@ def test_a_declaration_chooses_its_driver(tmp_path):
     )
     shop = load_source("shop", tmp_path)
     assert (shop.driver, shop.airbyte.connection_id, shop.airbyte.conn_id) == ("airbyte", "9f3c", "airbyte_default")
-    assert shop.airbyte.destination == "warehouse"
+    assert (shop.airbyte.destination, shop.airbyte.poll_seconds) == ("warehouse", 30)
     bad = {
         "driver: ftp\nstreams:\n  s: {record_key: id}\n": "driver 'ftp' is not one of",
         "driver: airbyte\nstreams:\n  s: {record_key: id}\n": r"missing required keys \['airbyte'\]",
@@ -91,6 +91,9 @@ def test_a_declaration_chooses_its_driver(tmp_path):
             r"unknown keys \['conection'\]"
         ),
         "streams:\n  s: {record_key: id}\n": r"missing required keys \['connector'\]",
+        "driver: airbyte\nairbyte: {connection_id: c, poll_seconds: soon}\nstreams:\n  s: {record_key: id}\n": (
+            "airbyte poll_seconds must be a positive number of seconds, not 'soon'"
+        ),
     }
     for text, message in bad.items():
         (tmp_path / "bad.yml").write_text(text)

@@ -127,6 +127,10 @@ def check_warehouse_destination(source: SourceConfig, connection: dict[str, Any]
             " destination warehouse: point the connection at a Snowflake destination, or declare"
             " airbyte.destination: lake"
         )
+    from sluice import config as settings
+
+    if settings.warehouse() != "snowflake":
+        raise DestinationError(f"{where}: a warehouse destination needs the warehouse on Snowflake (SLUICE_WAREHOUSE)")
     check_streams(source, connection)
     config = destination.get("configuration") or {}
     if connection.get("namespaceDefinition") == "custom_format" and connection.get("namespaceFormat"):

@@ -206,7 +206,7 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
         if self._source().airbyte.destination == "warehouse":
             from sluice.airbyte.warehouse import check_job_tables
 
-            counts = check_job_tables(self._source(), where, job)
+            counts = check_job_tables(self._source(), where, job, self.batch)
             self.log.info("%s: %s", self._job_name(), counts)
             return {"airbyte_job_id": self.job_id, "rows": counts}
         manifests = collect_job(self._lake(), self.source, self.batch, job, where)

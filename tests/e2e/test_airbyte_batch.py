@@ -1,0 +1,119 @@
+"""A batch on the production configuration: an Airbyte server's sync, the lake on S3,
+the warehouse on Snowflake.
+
+The Airbyte stand-in syncs the faker records into radosgw as Airbyte's S3 destination
+writes them; the same DAG files trigger and wait for the sync, register the job's files
+in the Delta bronze tables on radosgw, load them into fakesnow, and Cosmos builds the
+dbt project there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from airbyte_faker import airbyte_include, faker_streams, s3_connection
+from airbyte_standin import AirbyteStandin
+
+from e2e.test_slice import run_batch
+from e2e.test_snowflake_batch import count
+from environment import VENV_BIN, isolated_environment
+from fakesnow_db import airflow_connection, new_database
+
+pytestmark = [pytest.mark.e2e, pytest.mark.s3]
+BATCH = "20261120T000000Z"
+CONNECTION_ID = "3c1e7a52-8f0b-4d4e-a0a1-6d2f2b9c4e10"
+
+
+@pytest.fixture(scope="module")
+def production_batch(tmp_path_factory, radosgw, fakesnow_server):
+    import snowflake.connector
+
+    from sluice.lake.storage import open_lake
+
+    tmp_path = tmp_path_factory.mktemp("airbyte-batch")
+    root = f"s3://{radosgw.new_bucket()}/lake"
+    standin = AirbyteStandin(env={**isolated_environment(tmp_path / "standin", tmp_path / "standin"), **radosgw.env})
+    streams = faker_streams()
+    standin.setup(connections={CONNECTION_ID: s3_connection(root, radosgw.endpoint, streams)})
+    database = new_database(fakesnow_server)
+    env = {
+        **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
+        **radosgw.env,
+        "SLUICE_LAKE_ROOT": root,
+        "SLUICE_AWS_CONN_ID": "sluice_tests_no_such_connection",  # the environment's keys
+        "SLUICE_INCLUDE_DIR": str(airbyte_include(tmp_path / "include", CONNECTION_ID)),
+        "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
+            {"conn_type": "airbyte", "host": standin.url, "login": "sluice", "password": "secret"}
+        ),
+        "SLUICE_WAREHOUSE": "snowflake",
+        "AIRFLOW_CONN_SNOWFLAKE_DEFAULT": json.dumps(airflow_connection(fakesnow_server, database)),
+        # fakesnow reads no S3 stage: the lake's files are uploaded to an internal one
+        "SLUICE_SNOWFLAKE_STAGE_TYPE": "internal",
+        "SLUICE_DBT_TMP_RELATION_TYPE": "transient",
+    }
+    subprocess.run([VENV_BIN / "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    output = run_batch(env, "2026-11-20T00:00")
+    reader = snowflake.connector.connect(**fakesnow_server, database=database)
+    lake = _lake(open_lake, root, radosgw.env)
+    yield {"output": output, "snowflake": reader, "standin": standin, "env": env, "lake": lake, "streams": streams}
+    reader.close()
+    standin.close()
+
+
+def _lake(open_lake, root, aws_env):
+    import os
+
+    saved = {name: os.environ.get(name) for name in aws_env}
+    os.environ.update(aws_env)
+    os.environ["SLUICE_AWS_CONN_ID"] = "sluice_tests_no_such_connection"
+    try:
+        return open_lake(root)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def test_an_airbyte_sync_into_the_s3_lake_becomes_bronze_and_every_dbt_layer_on_snowflake(production_batch):
+    from sluice.ingest.landing import read_manifest
+    from sluice.lake.files import active_files
+
+    output, snowflake, standin, lake = (production_batch[k] for k in ("output", "snowflake", "standin", "lake"))
+    assert "ingest_faker            success" in output and "transform               success" in output
+    (job,) = standin.jobs
+    assert job["status"] == "succeeded" and job["rowsSynced"] == 2100
+    expected = {name: len(stream["records"]) for name, stream in production_batch["streams"].items()}
+    for stream, rows in expected.items():
+        manifest = read_manifest(lake, "faker", stream, BATCH)
+        assert manifest["landed"] == rows and manifest["attempt"] == f"airbyte-job-{job['jobId']}"
+        table = lake.delta_table(lake.path("bronze", "faker", stream))
+        # registered where Airbyte's S3 destination wrote them: nothing copied
+        assert {f"bronze/faker/{stream}/{path}" for path in active_files(table, BATCH)} == set(manifest["files"])
+        assert all(path.startswith("airbyte/") for path in active_files(table, BATCH))
+        assert count(snowflake, f"bronze.faker__{stream}", f"_sluice_batch = '{BATCH}'") == rows
+    assert count(snowflake, "silver.customers") == expected["users"]
+    assert count(snowflake, "gold.dim_products") == expected["products"]
+    assert count(snowflake, "marts.revenue_per_customer") == expected["users"]
+    assert count(snowflake, "gold.fct_purchases") == count(snowflake, "silver.purchases") > 0
+
+
+def test_rerunning_the_batch_takes_the_same_job_again_without_a_second_sync(production_batch):
+    from sluice.ingest.landing import read_manifest
+
+    lake, standin, snowflake = production_batch["lake"], production_batch["standin"], production_batch["snowflake"]
+    before = read_manifest(lake, "faker", "purchases", BATCH)["files"]
+    assert "ingest_faker            success" in run_batch(
+        production_batch["env"], "2026-11-20T00:00", "--dag", "ingest_faker"
+    )
+    assert len(standin.jobs) == 1
+    assert [r for r in standin.requests if r["method"] == "POST" and r["path"] == "/v1/jobs"] == [
+        {"method": "POST", "path": "/v1/jobs", "query": "", "status": 200}
+    ]
+    assert read_manifest(lake, "faker", "purchases", BATCH)["files"] == before
+    assert count(snowflake, "bronze.faker__purchases", f"_sluice_batch = '{BATCH}'") == len(
+        production_batch["streams"]["purchases"]["records"]
+    )
