@@ -261,7 +261,7 @@ def _write_snowflake(config: dict[str, Any], connection: dict[str, Any], stream:
         rows = [
             [
                 json.dumps(value, default=str) if kind == "VARIANT" and value is not None else value
-                for value, (_, kind) in zip(row.values(), columns)
+                for value, (_, kind) in zip(row.values(), columns, strict=True)
             ]
             for row in table.to_pylist()
         ]
