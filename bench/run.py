@@ -33,6 +33,7 @@ BENCHMARKS = (
     "lake",
     "s3",
     "snowflake",
+    "airbyte",
     "scale",
     "batch",
     "cosmos",
@@ -50,6 +51,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "landing_overhead_ratio": ("x", 1.10, "sync_batch / raw connector read"),
     "lake_bytes_written_per_landed_byte": ("x", 1.1, "lake bytes new or changed / landed Parquet bytes"),
     "s3_landing_ratio": ("x", 1.3, "landing with the lake on S3 (radosgw) / in a folder"),
+    "airbyte_sync_overhead_ratio": ("x", 1.5, "Airbyte job's success to bronze + warehouse / bare copy of its files"),
     "scale_4x_time_ratio": ("x", 4.4, "land+commit+load time, 4x records / 1x"),
     "scale_4x_peak_memory_ratio": ("x", 1.5, "peak RSS of that process, 4x / 1x"),
     "batch_overhead_ratio": ("x", 1.5, "make run of a batch / its bare work"),
@@ -95,6 +97,12 @@ def run_snowflake(args: argparse.Namespace) -> dict[str, Any]:
     return bench_snowflake(count=args.faker_count)
 
 
+def run_airbyte(args: argparse.Namespace) -> dict[str, Any]:
+    from airbyte_bench import bench_airbyte
+
+    return bench_airbyte(count=args.faker_count, repeats=args.repeats)
+
+
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     from scale_bench import bench_scale
 
@@ -138,6 +146,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "lake": run_lake,
     "s3": run_s3,
     "snowflake": run_snowflake,
+    "airbyte": run_airbyte,
     "scale": run_scale,
     "batch": run_batch,
     "cosmos": run_cosmos,

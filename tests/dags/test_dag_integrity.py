@@ -86,7 +86,7 @@ def test_an_airbyte_source_gets_the_same_two_line_dag_with_the_server_driver(pyt
         )
     result = fill_dagbag(python, tmp_path, dags, SLUICE_INCLUDE_DIR=str(tmp_path / "include"))
     assert result["import_errors"] == {} and set(result["dags"]) == {"ingest_shop", "ingest_crm"}
-    assert not result["spawned"] and result["network"] == []
+    assert not [command for command in result["spawned"] if "dbt" in command] and result["network"] == []
     shop = result["dags"]["ingest_shop"]["tasks"]
     assert (shop["land"]["operator"], shop["land"]["deferrable"]) == ("AirbyteSyncOperator", True)
     assert shop["orders.commit"]["upstream"] == ["land"] and shop["refunds.load"]["upstream"] == ["refunds.commit"]
