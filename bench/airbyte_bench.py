@@ -64,11 +64,17 @@ def _sluice_after_sync(lake: Any, warehouse: Path) -> tuple[float, list[str], in
     source = load_source("faker")
     start = time.perf_counter()
     AirbyteSyncOperator(task_id="land", source="faker", batch=BATCH, deferrable=False).execute({})
+    steps = {"collect": time.perf_counter() - start, "commit": 0.0, "load": 0.0}
     files, rows = [], 0
     for stream in source.streams:
+        began = time.perf_counter()
         commit_batch("faker", stream, BATCH, lake)
+        committed = time.perf_counter()
         rows += duckdb_load.load_batch("faker", stream.name, BATCH, lake, warehouse)["rows"]
+        steps["commit"] += committed - began
+        steps["load"] += time.perf_counter() - committed
     seconds = time.perf_counter() - start
+    print("airbyte bench steps:", {k: round(v, 3) for k, v in steps.items()}, flush=True)
     for stream in source.streams:
         manifest = lake.read_json(lake.path("landing", "faker", stream.name, f"batch={BATCH}.json"))
         files += [lake.path(name) for name in manifest["files"]]

@@ -70,6 +70,10 @@ class AirbyteStandin:
         """Answer the next ``count`` API requests with ``status``."""
         self._call("POST", "fail", {"count": count, "status": status})
 
+    def revoke_tokens(self) -> None:
+        """Expire every token handed out so far (as a server restart or a rotation does)."""
+        self._call("POST", "revoke", {})
+
     def hold(self, seconds: float) -> None:
         """Let every API request wait ``seconds`` before it is answered (0: none)."""
         self._call("POST", "hold", {"seconds": seconds})
@@ -123,12 +127,20 @@ def _job_status(job: dict[str, Any]) -> str:
         job["status"] = script[step]
         return job["status"]
     outcome = connection.get("outcome", "succeeded")
-    if outcome == "succeeded":
-        rows, size = _write_destination(job, connection)
-        job["rowsSynced"], job["bytesSynced"] = connection.get("rows_reported", rows), size
-    job["status"] = outcome
-    job["lastUpdatedAt"] = _now()
-    return outcome
+    if outcome != "succeeded":
+        job["status"], job["lastUpdatedAt"] = outcome, _now()
+    elif not job.get("_writing"):  # the job runs until its records are written
+        job["_writing"] = True
+        threading.Thread(target=_finish_sync, args=(job, connection), daemon=True).start()
+    return job["status"]
+
+
+def _finish_sync(job: dict[str, Any], connection: dict[str, Any]) -> None:
+    rows, size = _write_destination(job, connection)
+    with STATE.lock:
+        if job["status"] not in TERMINAL:  # not cancelled meanwhile
+            job["rowsSynced"], job["bytesSynced"] = connection.get("rows_reported", rows), size
+            job["status"], job["lastUpdatedAt"] = "succeeded", _now()
 
 
 def _public(job: dict[str, Any]) -> dict[str, Any]:
@@ -489,6 +501,9 @@ def _admin(method: str, path: str, body: Any) -> Any:
             return None
         if path == "fail":
             STATE.failures.extend([body["status"]] * body["count"])
+            return None
+        if path == "revoke":
+            STATE.tokens.clear()
             return None
         if path == "hold":
             STATE.hold_seconds = body["seconds"]

@@ -255,6 +255,22 @@ def test_server_errors_are_retried_then_succeed(airbyte, standin):
     assert [r["status"] for r in standin.requests[-40:]].count(503) == 3
 
 
+def test_an_expired_token_is_renewed_and_the_call_goes_through(airbyte, standin):
+    from sluice.airbyte.hook import AirbyteServerHook
+
+    connection_id = airbyte()
+    hook = AirbyteServerHook()
+    assert hook.get_connection_info(connection_id)["connectionId"] == connection_id
+    standin.revoke_tokens()
+    assert hook.get_connection_info(connection_id)["connectionId"] == connection_id
+    statuses = [(r["path"], r["status"]) for r in standin.requests[-3:]]
+    assert statuses == [
+        (f"/v1/connections/{connection_id}", 401),
+        ("/v1/applications/token", 200),
+        (f"/v1/connections/{connection_id}", 200),
+    ]
+
+
 def test_bad_credentials_and_an_unknown_connection_say_what_is_wrong(airbyte, standin, monkeypatch):
     from sluice.airbyte.hook import AirbyteError
 
