@@ -131,9 +131,12 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
         return load_source(self.source)
 
     def _lake(self) -> Any:
+        """The lake, opened (and checked) once per try."""
         from sluice.lake.storage import open_lake
 
-        return open_lake()
+        if getattr(self, "_opened_lake", None) is None:
+            self._opened_lake = open_lake()
+        return self._opened_lake
 
     def _job(self, hook: Any) -> dict[str, Any]:
         """The batch's job: the recorded one when it still runs or succeeded, else a new sync
@@ -157,15 +160,20 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
         return job
 
     def _destination(self, hook: Any) -> Any:
-        """Per stream, the lake folder the connection writes (or the warehouse schema)."""
+        """Per stream, the lake folder the connection writes (or the warehouse schema);
+        checked once per try."""
         from sluice.airbyte.destination import check_warehouse_destination, lake_folders
 
+        if getattr(self, "_checked_destination", None) is not None:
+            return self._checked_destination
         source = self._source()
         connection = hook.get_connection_info(self.connection_id)
         destination = hook.get_destination_info(connection["destinationId"])
         if source.airbyte.destination == "warehouse":
-            return check_warehouse_destination(source, connection, destination)
-        return lake_folders(source, connection, destination, self._lake())
+            self._checked_destination = check_warehouse_destination(source, connection, destination)
+        else:
+            self._checked_destination = lake_folders(source, connection, destination, self._lake())
+        return self._checked_destination
 
     def _wait(self, hook: Any, job: dict[str, Any], wait: float) -> dict[str, Any]:
         """Wait on this worker; a timeout, or anything that stops the wait, cancels the job."""
