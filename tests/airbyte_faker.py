@@ -54,7 +54,31 @@ def s3_connection(lake_root: str, endpoint: str, streams: dict[str, dict[str, An
     }
 
 
-def airbyte_include(folder: Path, connection_id: str, poll_seconds: float = 1) -> Path:
+def snowflake_connection(server: dict[str, Any], database: str, streams: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A stand-in connection whose Snowflake destination writes into ``database`` on a
+    fakesnow server, in the schema ``AIRBYTE_FAKER``."""
+    return {
+        "name": "faker → Snowflake",
+        "destination": {
+            "destinationId": "7d2b9e41-5c3a-4f8e-b1d6-0a9c3e5f2b18",
+            "destinationType": "snowflake",
+            "configuration": {
+                "host": server["host"],
+                "port": server["port"],
+                "protocol": server["protocol"],
+                "account": server["account"],
+                "username": server["user"],
+                "credentials": {"password": server["password"]},
+                "database": database,
+                "schema": "AIRBYTE_FAKER",
+            },
+        },
+        "namespaceDefinition": "destination",
+        "streams": streams,
+    }
+
+
+def airbyte_include(folder: Path, connection_id: str, poll_seconds: float = 1, destination: str = "lake") -> Path:
     """An include folder whose faker declaration uses the ``airbyte`` driver."""
     from sluice.sources import load_source
 
@@ -67,7 +91,7 @@ def airbyte_include(folder: Path, connection_id: str, poll_seconds: float = 1) -
     (folder / "sources" / "faker.yml").write_text(
         "name: faker\ndriver: airbyte\nowner: data-platform\n"
         "description: The faker demo source, synced by an Airbyte server into the S3 lake.\n"
-        f"airbyte: {{connection_id: {connection_id}, poll_seconds: {poll_seconds}}}\n"
+        f"airbyte: {{connection_id: {connection_id}, poll_seconds: {poll_seconds}, destination: {destination}}}\n"
         f"streams:\n{streams}"
     )
     return folder

@@ -1,5 +1,5 @@
-"""A batch on the production configuration: an Airbyte server's sync, the lake on S3,
-the warehouse on Snowflake.
+"""Batches on the production configuration: an Airbyte server's sync, the lake on S3,
+the warehouse on Snowflake; and a connection that writes straight into Snowflake.
 
 The Airbyte stand-in syncs the faker records into radosgw as Airbyte's S3 destination
 writes them; the same DAG files trigger and wait for the sync, register the job's files
@@ -13,7 +13,7 @@ import json
 import subprocess
 
 import pytest
-from airbyte_faker import airbyte_include, faker_streams, s3_connection
+from airbyte_faker import airbyte_include, faker_streams, s3_connection, snowflake_connection
 from airbyte_standin import AirbyteStandin
 
 from e2e.test_slice import run_batch
@@ -117,3 +117,43 @@ def test_rerunning_the_batch_takes_the_same_job_again_without_a_second_sync(prod
     assert count(snowflake, "bronze.faker__purchases", f"_sluice_batch = '{BATCH}'") == len(
         production_batch["streams"]["purchases"]["records"]
     )
+
+
+@pytest.fixture(scope="module")
+def warehouse_batch(tmp_path_factory, fakesnow_server):
+    """The faker source through a connection whose destination is Snowflake itself."""
+    import snowflake.connector
+
+    tmp_path = tmp_path_factory.mktemp("airbyte-warehouse-batch")
+    database = new_database(fakesnow_server)
+    standin = AirbyteStandin()
+    streams = faker_streams()
+    standin.setup(connections={CONNECTION_ID: snowflake_connection(fakesnow_server, database, streams)})
+    env = {
+        **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
+        "SLUICE_INCLUDE_DIR": str(airbyte_include(tmp_path / "include", CONNECTION_ID, destination="warehouse")),
+        "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
+            {"conn_type": "airbyte", "host": standin.url, "login": "sluice", "password": "secret"}
+        ),
+        "SLUICE_WAREHOUSE": "snowflake",
+        "AIRFLOW_CONN_SNOWFLAKE_DEFAULT": json.dumps(airflow_connection(fakesnow_server, database)),
+        "SLUICE_DBT_TMP_RELATION_TYPE": "transient",
+    }
+    subprocess.run([VENV_BIN / "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    output = run_batch(env, "2026-11-20T00:00")
+    reader = snowflake.connector.connect(**fakesnow_server, database=database)
+    yield output, reader, streams, tmp_path
+    reader.close()
+    standin.close()
+
+
+def test_a_connection_into_snowflake_feeds_the_dbt_layers_through_bronze_views(warehouse_batch):
+    output, snowflake, streams, tmp_path = warehouse_batch
+    assert "ingest_faker            success" in output and "transform               success" in output
+    expected = {name: len(stream["records"]) for name, stream in streams.items()}
+    for stream, rows in expected.items():
+        assert count(snowflake, f"airbyte_faker.{stream}") == rows, "Airbyte's own table, read in place"
+        assert count(snowflake, f"bronze.faker__{stream}", f"_sluice_batch = '{BATCH}'") == rows
+    assert count(snowflake, "silver.customers") == expected["users"]
+    assert count(snowflake, "marts.revenue_per_customer") == expected["users"]
+    assert not list((tmp_path / "data" / "lake").glob("bronze/**/*.parquet")), "no lake copy in this mode"
