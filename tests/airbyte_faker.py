@@ -6,7 +6,6 @@ embedded source), so a batch synced through the stand-in holds what ``make run``
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -80,18 +79,17 @@ def snowflake_connection(server: dict[str, Any], database: str, streams: dict[st
 
 def airbyte_include(folder: Path, connection_id: str, poll_seconds: float = 1, destination: str = "lake") -> Path:
     """An include folder whose faker declaration uses the ``airbyte`` driver."""
-    from sluice.sources import load_source
+    import yaml
 
-    source = load_source("faker")
-    streams = "".join(
-        f"  {s.name}: {{{', '.join(f'{k}: {v}' for k, v in dataclasses.asdict(s).items() if v and k != 'name')}}}\n"
-        for s in source.streams
+    source_file = Path(__file__).resolve().parents[1] / "include" / "sources" / "faker.yml"
+    declaration = yaml.safe_load(source_file.read_text())
+    declaration.pop("connector", None)
+    declaration.pop("config", None)
+    declaration.update(
+        driver="airbyte",
+        description="The faker demo source, synced by an Airbyte server.",
+        airbyte={"connection_id": connection_id, "poll_seconds": poll_seconds, "destination": destination},
     )
     (folder / "sources").mkdir(parents=True, exist_ok=True)
-    (folder / "sources" / "faker.yml").write_text(
-        "name: faker\ndriver: airbyte\nowner: data-platform\n"
-        "description: The faker demo source, synced by an Airbyte server into the S3 lake.\n"
-        f"airbyte: {{connection_id: {connection_id}, poll_seconds: {poll_seconds}, destination: {destination}}}\n"
-        f"streams:\n{streams}"
-    )
+    (folder / "sources" / "faker.yml").write_text(yaml.safe_dump(declaration, sort_keys=False))
     return folder

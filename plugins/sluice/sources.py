@@ -29,10 +29,29 @@ class SourceConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StreamConfig:
+    """One stream of a source.
+
+    :param record_key: the column that identifies a record
+    :param cursor_field: the column incremental syncs resume from
+    :param subject_key: the column that identifies the person a record is about (the
+        erasure index is kept on it)
+    :param identifiers: every column that identifies that person, by identifier type
+        (``{email: email, id: user_id}``): erasure resolves one identifier of a person to
+        the others through them; the subject key is one of them
+    :param pii: the columns that hold personal data, erased and verified with the rows
+    """
+
     name: str
     record_key: str
     cursor_field: str | None = None
     subject_key: str | None = None
+    identifiers: tuple[tuple[str, str], ...] = ()
+    pii: tuple[str, ...] = ()
+
+    @property
+    def identifier_types(self) -> dict[str, str]:
+        """Column -> identifier type."""
+        return dict(self.identifiers)
 
 
 DRIVERS = ("local", "airbyte")
@@ -106,14 +125,7 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
         spec = spec or {}
         if not spec.get("record_key"):
             raise SourceConfigError(f"{path}: stream {stream_name!r} has no record_key")
-        streams.append(
-            StreamConfig(
-                name=stream_name,
-                record_key=spec["record_key"],
-                cursor_field=spec.get("cursor_field"),
-                subject_key=spec.get("subject_key"),
-            )
-        )
+        streams.append(_stream(stream_name, spec, path))
     return SourceConfig(
         name=raw.get("name", name),
         connector=raw.get("connector") or "",
@@ -124,6 +136,35 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
         connection_id=raw.get("connection_id"),
         driver=driver,
         airbyte=_airbyte_connection(raw["airbyte"], path) if driver == "airbyte" else None,
+    )
+
+
+STREAM_KEYS = {"record_key", "cursor_field", "subject_key", "identifiers", "pii"}
+
+
+def _stream(name: str, spec: dict[str, Any], path: Path) -> StreamConfig:
+    """One stream's declaration, its personal-data keys checked."""
+    where = f"{path}: stream {name!r}"
+    if unknown := sorted(set(spec) - STREAM_KEYS):
+        raise SourceConfigError(f"{where} has unknown keys {unknown}")
+    subject_key = spec.get("subject_key")
+    identifiers = spec.get("identifiers") or {}
+    pii = spec.get("pii") or []
+    if not isinstance(identifiers, dict) or not all(isinstance(v, str) and v for v in identifiers.values()):
+        raise SourceConfigError(f"{where}: identifiers maps columns to identifier types, e.g. {{id: user_id}}")
+    if not isinstance(pii, list) or not all(isinstance(column, str) for column in pii):
+        raise SourceConfigError(f"{where}: pii lists the columns that hold personal data")
+    if (identifiers or pii) and not subject_key:
+        raise SourceConfigError(f"{where} declares personal data but no subject_key (the column naming the person)")
+    if subject_key:
+        identifiers = {subject_key: subject_key, **identifiers}
+    return StreamConfig(
+        name=name,
+        record_key=spec["record_key"],
+        cursor_field=spec.get("cursor_field"),
+        subject_key=subject_key,
+        identifiers=tuple(sorted(identifiers.items())),
+        pii=tuple(pii),
     )
 
 
