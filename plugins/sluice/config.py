@@ -83,3 +83,23 @@ WAREHOUSE_POOL = os.environ.get("SLUICE_WAREHOUSE_POOL", "sluice_warehouse")
 def sources_dir() -> Path:
     """Source declarations, one ``<name>.yml`` per source."""
     return include_dir() / "sources"
+
+
+def erasure_salt() -> bytes:
+    """The secret that salts the erasure index's hashes (``SLUICE_ERASURE_SALT``).
+
+    Without it (the embedded default), a random salt is made once and kept in
+    ``$SLUICE_DATA_DIR/erasure.salt``, outside the lake it protects.
+    """
+    secret = os.environ.get("SLUICE_ERASURE_SALT")
+    if secret:
+        return secret.encode()
+    path = data_dir() / "erasure.salt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(os.urandom(32).hex())
+        except FileExistsError:  # another process made it first
+            pass
+    return path.read_text().strip().encode()

@@ -272,7 +272,8 @@ def commit_files(
         folder: in the batch's partition folder (see :func:`sluice.lake.files.batch_folder`)
         or a folder of the driver's not starting with ``_``; without the partition column
     :param landed_rows: rows the driver landed; the commit fails if the files hold others
-    :returns: rows, table version, files, bytes registered, and files vacuumed
+    :returns: rows, table version, files, bytes registered, files vacuumed, and the
+        erasure index's entries written for the batch
     :raises BronzeCommitError: a file outside the table's folder, missing or not Parquet, a row count
         that does not match, or a column whose type conflicts with the table's
     """
@@ -314,12 +315,19 @@ def commit_files(
             log.info("%s: a concurrent commit came first (%s); committing again", table_name, exc)
     version = table.version()
     vacuumed = _vacuum(lake, table, table_path)
+    indexed = 0
+    if stream.identifiers:  # the erasure index follows the commit (and is checked before use)
+        from sluice import config
+        from sluice.erasure.index import index_batch
+
+        indexed = index_batch(lake, source, stream, batch, [f.path for f in landed], config.erasure_salt())
     return {
         "rows": rows,
         "version": version,
         "files": len(landed),
         "bytes": sum(f.size for f in landed),
         "vacuumed": vacuumed,
+        "indexed": indexed,
     }
 
 

@@ -1,0 +1,161 @@
+"""The subject index: which files of a bronze table hold a given person, as Hudi's
+record-level index says which file group holds a record key.
+
+Per bronze table, a Delta table ``index/<source>/<stream>`` holds one row per (person,
+file): ``subject_hash`` (a salted SHA-256 of an identifier's type and normalised value,
+for every identifier column the stream declares), ``file`` (the data file, relative to
+the bronze table) and the batch partition. A bronze commit replaces its batch's
+partition of the index in one Delta transaction, so the index commits atomically and a
+rerun of the batch replaces its entries. No raw identifier is stored.
+
+The index is checked against the bronze table before it is used: a batch whose indexed
+files are not exactly the files the table holds for it is indexed again from those
+files (:func:`verified_index`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import posixpath
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table_path
+from sluice.lake.storage import Lake
+from sluice.sources import StreamConfig
+
+log = logging.getLogger(__name__)
+
+INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("subject_hash", pa.string(), nullable=False),
+        pa.field("file", pa.string(), nullable=False),
+        pa.field(BATCH_COLUMN, pa.string(), nullable=False),
+    ]
+)
+#: identifier types compared without case and surrounding blanks
+CASELESS_TYPES = frozenset({"email"})
+
+
+def normalise(kind: str, value: Any) -> str:
+    """An identifier as it is hashed and compared: text; emails trimmed and lower-cased."""
+    text = str(value)
+    return text.strip().lower() if kind in CASELESS_TYPES else text
+
+
+def subject_hash(kind: str, value: Any, salt: bytes) -> str:
+    """The salted hash of one identifier: HMAC-SHA256 of ``<type>:<normalised value>``."""
+    message = f"{kind}:{normalise(kind, value)}".encode()
+    return hmac.new(salt, message, hashlib.sha256).hexdigest()
+
+
+def index_path(lake: Lake, source: str, stream: str) -> str:
+    return lake.path("index", source, stream)
+
+
+def _column_values(column: pa.ChunkedArray, kind: str) -> list[Any]:
+    values = pc.unique(column.combine_chunks().drop_null())
+    if kind in CASELESS_TYPES and pa.types.is_string(values.type):
+        values = pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(values)))
+    return values.to_pylist()
+
+
+def file_hashes(lake: Lake, path: str, stream: StreamConfig, salt: bytes) -> set[str]:
+    """The hashes of every identifier a data file holds (only those columns are read)."""
+    columns = stream.identifier_types
+    with lake.fs.open_input_file(path) as file:
+        parquet = pq.ParquetFile(file)
+        present = [name for name in columns if name in parquet.schema_arrow.names]
+        table = parquet.read(columns=present)
+    return {
+        subject_hash(columns[name], value, salt)
+        for name in present
+        for value in _column_values(table.column(name), columns[name])
+    }
+
+
+def index_batch(lake: Lake, source: str, stream: StreamConfig, batch: str, files: Iterable[str], salt: bytes) -> int:
+    """Replace the batch's entries with those of ``files`` (relative to the bronze table),
+    in one transaction; returns the entries written."""
+    from deltalake import write_deltalake
+
+    table_path = bronze_table_path(lake, source, stream.name)
+    rows = [
+        {"subject_hash": digest, "file": name, BATCH_COLUMN: batch}
+        for name in sorted(files)
+        for digest in sorted(file_hashes(lake, posixpath.join(table_path, name), stream, salt))
+    ]
+    write_deltalake(
+        lake.uri(index_path(lake, source, stream.name)),
+        pa.Table.from_pylist(rows, schema=INDEX_SCHEMA),
+        mode="overwrite",
+        predicate=f"{BATCH_COLUMN} = '{batch}'",
+        partition_by=[BATCH_COLUMN],
+        storage_options=dict(lake.storage_options),
+        configuration={"delta.dataSkippingNumIndexedCols": "1"},  # statistics of the hash only
+    )
+    return len(rows)
+
+
+def _indexed_files(index: Any) -> dict[str, set[str]]:
+    """Batch -> files the index names."""
+    if index is None:
+        return {}
+    entries = index.to_pyarrow_table(columns=["file", BATCH_COLUMN])
+    by_batch: dict[str, set[str]] = {}
+    for name, batch in zip(entries.column("file").to_pylist(), entries.column(BATCH_COLUMN).to_pylist(), strict=True):
+        by_batch.setdefault(batch, set()).add(name)
+    return by_batch
+
+
+def _table_files(table: Any) -> dict[str, set[str]]:
+    actions = pa.table(table.get_add_actions(flatten=True))
+    by_batch: dict[str, set[str]] = {}
+    if actions.num_rows:
+        for batch in set(actions.column(f"partition.{BATCH_COLUMN}").to_pylist()):
+            by_batch[batch] = active_files(table, batch)
+    return by_batch
+
+
+def verified_index(lake: Lake, source: str, stream: StreamConfig, salt: bytes) -> list[str]:
+    """Make the index agree with the bronze table; returns the batches indexed again.
+
+    An entry for a file the table no longer holds, or a file of the table the index does
+    not name, means the index missed a commit (a crash between the two, a table written
+    by other means): that batch is indexed again from the table's files.
+    """
+    table = lake.delta_table(bronze_table_path(lake, source, stream.name))
+    if table is None:
+        return []
+    indexed = _indexed_files(lake.delta_table(index_path(lake, source, stream.name)))
+    held = _table_files(table)
+    stale = sorted(batch for batch in set(indexed) | set(held) if indexed.get(batch, set()) != held.get(batch, set()))
+    for batch in stale:
+        log.warning("the erasure index of %s.%s disagrees with batch %s: indexing it again", source, stream.name, batch)
+        index_batch(lake, source, stream, batch, held.get(batch, set()), salt)
+    return stale
+
+
+def files_holding(lake: Lake, source: str, stream: str, hashes: Iterable[str]) -> dict[str, str]:
+    """File (relative to the bronze table) -> batch, for every file holding one of ``hashes``."""
+    import pyarrow.dataset as ds
+
+    index = lake.delta_table(index_path(lake, source, stream))
+    wanted = sorted(set(hashes))
+    if index is None or not wanted:
+        return {}
+    found = index.to_pyarrow_dataset().to_table(
+        columns=["file", BATCH_COLUMN], filter=ds.field("subject_hash").isin(wanted)
+    )
+    return dict(zip(found.column("file").to_pylist(), found.column(BATCH_COLUMN).to_pylist(), strict=True))
+
+
+def identifier_hashes(identifiers: Mapping[str, Iterable[Any]], salt: bytes) -> set[str]:
+    """The hashes of a person's identifiers, given by type."""
+    return {subject_hash(kind, value, salt) for kind, values in identifiers.items() for value in values}
