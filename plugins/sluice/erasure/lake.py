@@ -1,0 +1,164 @@
+"""Erase people from the lake's bronze tables: per table, one atomic commit that rewrites
+only the files the subject index names.
+
+Each file holding one of the people is read, its other rows are written to a new file
+in the same batch partition, and one Delta transaction removes the old files and adds
+the new ones (a file left empty is only removed). Other files are not touched. The
+index entries of the batches concerned are replaced after the commit. A commit that
+loses a race with a concurrent writer (an ingestion commit of the same table) is
+prepared again from the table as it then is.
+
+The removed files stay on disk for readers of older versions until the purge vacuums
+them (:mod:`sluice.erasure.purge`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sluice.erasure.index import (
+    CASELESS_TYPES,
+    files_holding,
+    identifier_hashes,
+    index_batch,
+    normalise,
+    verified_index,
+)
+from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table, bronze_table_path
+from sluice.lake.storage import Lake
+from sluice.sources import StreamConfig
+
+log = logging.getLogger(__name__)
+
+COMMIT_ATTEMPTS = 5
+
+
+class ErasureError(RuntimeError):
+    """An erasure could not complete; what it committed stands, a rerun completes it."""
+
+
+@dataclass
+class TableErasure:
+    """What erasing people from one table did."""
+
+    table: str
+    files_holding: int = 0
+    files_rewritten: int = 0
+    rows_removed: int = 0
+    version: int | None = None
+    batches: list[str] = field(default_factory=list)
+
+
+def matches(table: pa.Table, stream: StreamConfig, identifiers: Mapping[str, Iterable[Any]]) -> pa.Array:
+    """Rows whose identifier columns hold one of the people's identifiers (by type)."""
+    mask = pa.array([False] * table.num_rows)
+    for column, kind in stream.identifiers:
+        values = {normalise(kind, value) for value in identifiers.get(kind, ())}
+        if not values or column not in table.column_names:
+            continue
+        data = table.column(column)
+        if kind in CASELESS_TYPES and pa.types.is_string(data.type):
+            data = pc.utf8_lower(pc.utf8_trim_whitespace(data))
+        else:
+            data = pc.cast(data, pa.string())
+        mask = pc.or_(mask, pc.fill_null(pc.is_in(data, value_set=pa.array(sorted(values))), False))
+    return mask
+
+
+def _rewrite(lake: Lake, table_path: str, name: str, batch: str, erased: Any, min_max: list[str]) -> tuple[Any, int]:
+    """The file without the rows ``erased`` marks: (its add action or None when left empty,
+    rows removed)."""
+    from deltalake.transaction import AddAction
+
+    from sluice.lake.bronze import file_stats
+
+    with lake.fs.open_input_file(f"{table_path}/{name}") as file:
+        data = pq.read_table(file)
+    keep = data.filter(pc.invert(erased(data)))
+    removed = data.num_rows - keep.num_rows
+    if keep.num_rows == 0:
+        return None, removed
+    sink = io.BytesIO()
+    pq.write_table(keep, sink, compression="zstd")
+    payload = sink.getvalue()
+    new_name = f"{BATCH_COLUMN}={batch}/erased-{uuid.uuid4().hex}.parquet"
+    lake.write_bytes(f"{table_path}/{new_name}", payload)
+    metadata = pq.read_metadata(pa.BufferReader(payload))
+    action = AddAction(
+        path=new_name,
+        size=len(payload),
+        partition_values={BATCH_COLUMN: batch},
+        modification_time=int(time.time() * 1000),
+        data_change=True,
+        stats=json.dumps(file_stats(metadata, min_max), separators=(",", ":")),
+    )
+    return action, removed
+
+
+def erase_from_table(
+    lake: Lake, source: str, stream: StreamConfig, identifiers: Mapping[str, Iterable[Any]], salt: bytes
+) -> TableErasure:
+    """Remove every row of the people (identifiers by type) from one bronze table.
+
+    :returns: files that held them, files rewritten, rows removed, the table version
+    """
+    from deltalake.exceptions import CommitFailedError
+    from deltalake.transaction import RemoveAction
+
+    from sluice.lake.bronze import min_max_columns
+
+    result = TableErasure(f"{source}/{stream.name}")
+    if lake.delta_table(bronze_table_path(lake, source, stream.name)) is None:
+        return result
+    table_path = bronze_table_path(lake, source, stream.name)
+    hashes = identifier_hashes({kind: identifiers.get(kind, ()) for _, kind in stream.identifiers}, salt)
+    def erased(data: pa.Table) -> pa.Array:
+        return matches(data, stream, identifiers)
+
+    # a pass ends with a commit, or with nothing left to erase; a concurrent commit that
+    # came first (or brought the people in again) makes another pass
+    for _ in range(COMMIT_ATTEMPTS):
+        verified_index(lake, source, stream, salt)
+        holding = files_holding(lake, source, stream.name, hashes)
+        if not holding:
+            return result
+        table = bronze_table(lake, source, stream.name)
+        schema = table.schema()
+        min_max = min_max_columns(pa.schema(schema.to_arrow()), stream.record_key)
+        now = int(time.time() * 1000)
+        actions, written, removed = [], [], 0
+        for name, batch in sorted(holding.items()):
+            add, rows = _rewrite(lake, table_path, name, batch, erased, min_max)
+            removed += rows
+            partition = {BATCH_COLUMN: batch}
+            actions.append(RemoveAction(name, data_change=True, deletion_timestamp=now, partition_values=partition))
+            if add is not None:
+                actions.append(add)
+                written.append(add.path)
+        try:
+            table.create_write_transaction(actions, mode="append", schema=schema, partition_by=[BATCH_COLUMN])
+        except CommitFailedError as error:
+            lake.delete_files([f"{table_path}/{path}" for path in written])  # nobody references them
+            log.info("%s: a concurrent commit came first (%s); erasing again", result.table, error)
+            continue
+        table.update_incremental()
+        result.version = table.version()
+        result.rows_removed += removed
+        result.files_holding += len(holding)
+        result.files_rewritten += len(holding)
+        batches = sorted(set(holding.values()))
+        result.batches = sorted(set(result.batches) | set(batches))
+        for batch in batches:
+            index_batch(lake, source, stream, batch, active_files(table, batch), salt)
+    raise ErasureError(f"{result.table}: still holds the people after {COMMIT_ATTEMPTS} passes (concurrent writers)")

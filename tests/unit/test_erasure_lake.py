@@ -1,0 +1,68 @@
+"""Erasing people from a bronze table: only the files holding them are rewritten, in one commit."""
+
+from __future__ import annotations
+
+import pytest
+from test_erasure_index import B1, B2, SALT, USERS, land_and_commit
+
+from sluice.erasure import lake as erasure_lake
+from sluice.erasure.lake import erase_from_table
+from sluice.lake.files import active_files, bronze_table
+
+B3 = "20261120T120000Z"
+PEOPLE = [(1, "ada@x.io"), (2, "bob@x.io"), (3, "cy@x.io"), (4, "di@x.io"), (5, "eve@x.io"), (6, "fay@x.io")]
+
+
+def rows(lake):
+    table = bronze_table(lake, "demo", "users").to_pyarrow_table(columns=["id", "email", "_sluice_batch"])
+    return sorted(zip(*(table.column(n).to_pylist() for n in table.column_names), strict=True))
+
+
+def files(lake):
+    table = bronze_table(lake, "demo", "users")
+    return {batch: active_files(table, batch) for batch in (B1, B2, B3)}
+
+
+@pytest.fixture
+def three_batches(lake, monkeypatch):
+    monkeypatch.setenv("SLUICE_ERASURE_SALT", SALT.decode())
+    land_and_commit(lake, B1, PEOPLE)  # three files of two rows
+    land_and_commit(lake, B2, [(1, "Ada@X.io"), (7, "gus@x.io")])
+    land_and_commit(lake, B3, [(8, "hal@x.io"), (9, "ivy@x.io")])
+    return lake
+
+
+def test_erasing_rewrites_only_the_files_holding_the_person_in_one_commit(three_batches):
+    lake = three_batches
+    before, files_before = rows(lake), files(lake)
+    version = bronze_table(lake, "demo", "users").version()
+    result = erase_from_table(lake, "demo", USERS, {"email": ["ada@x.io"]}, SALT)
+    assert (result.files_holding, result.files_rewritten, result.rows_removed) == (2, 2, 2)
+    assert result.version == version + 1 and result.batches == [B1, B2]
+    after = rows(lake)
+    assert [r for r in before if r[0] != 1] == after, "every other row is unchanged"
+    files_after = files(lake)
+    assert files_after[B3] == files_before[B3]
+    assert len(files_before[B1] - files_after[B1]) == 1, "one file of three rewritten in the first batch"
+    # by another identifier of someone else; then a rerun changes nothing
+    assert erase_from_table(lake, "demo", USERS, {"user_id": [7]}, SALT).rows_removed == 1
+    again = erase_from_table(lake, "demo", USERS, {"email": ["ada@x.io"], "user_id": [7]}, SALT)
+    assert (again.files_holding, again.rows_removed, again.version) == (0, 0, None)
+    assert bronze_table(lake, "demo", "users").version() == version + 2
+
+
+def test_an_ingestion_commit_racing_the_erasure_survives_and_the_erasure_completes(three_batches, monkeypatch):
+    lake = three_batches
+    B4 = "20261120T180000Z"
+    rewrite, raced = erasure_lake._rewrite, []
+
+    def racing_rewrite(*args, **kwargs):
+        if not raced:  # another writer commits a batch while the erasure prepares its files
+            raced.append(land_and_commit(lake, B4, [(10, "jo@x.io"), (1, "ada@x.io")]))
+        return rewrite(*args, **kwargs)
+
+    monkeypatch.setattr(erasure_lake, "_rewrite", racing_rewrite)
+    result = erase_from_table(lake, "demo", USERS, {"email": ["ada@x.io"]}, SALT)
+    assert raced and result.rows_removed == 3 and result.batches == [B1, B2, B4]
+    remaining = rows(lake)
+    assert (10, "jo@x.io", B4) in remaining and not [r for r in remaining if r[0] == 1]
