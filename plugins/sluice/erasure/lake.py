@@ -123,6 +123,7 @@ def erase_from_table(
         return result
     table_path = bronze_table_path(lake, source, stream.name)
     hashes = identifier_hashes({kind: identifiers.get(kind, ()) for _, kind in stream.identifiers}, salt)
+
     def erased(data: pa.Table) -> pa.Array:
         return matches(data, stream, identifiers)
 
