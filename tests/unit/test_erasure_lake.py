@@ -66,3 +66,22 @@ def test_an_ingestion_commit_racing_the_erasure_survives_and_the_erasure_complet
     assert raced and result.rows_removed == 3 and result.batches == [B1, B2, B4]
     remaining = rows(lake)
     assert (10, "jo@x.io", B4) in remaining and not [r for r in remaining if r[0] == 1]
+
+
+def test_one_identifier_resolves_to_every_identifier_held_for_the_person(three_batches):
+    import dataclasses
+
+    from sluice.erasure.resolve import RequestError, resolve
+    from sluice.sources import SourceConfig, StreamConfig
+
+    lake = three_batches
+    orders = StreamConfig("orders", record_key="id", subject_key="user_id", identifiers=(("user_id", "user_id"),))
+    sources = [SourceConfig("demo", "source-x", "", "me", (USERS, orders))]
+    assert resolve(lake, sources, {"email": [" ADA@x.io"]}, SALT) == {"email": {"ada@x.io"}, "user_id": {"1"}}
+    assert resolve(lake, sources, {"user_id": [7]}, SALT) == {"user_id": {"7"}, "email": {"gus@x.io"}}
+    with pytest.raises(RequestError, match=r"no data is held for 1 email identifier\(s\): nothing to erase"):
+        resolve(lake, sources, {"email": ["nobody@x.io"]}, SALT)
+    with pytest.raises(RequestError, match=r"identifier type\(s\) \['phone'\] are declared by no stream"):
+        resolve(lake, sources, {"phone": ["555"]}, SALT)
+    with pytest.raises(RequestError, match="names no identifier"):
+        resolve(lake, [dataclasses.replace(sources[0])], {"email": []}, SALT)
