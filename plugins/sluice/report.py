@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sluice import config
 from sluice.ingest.landing import LandingError, read_manifest
 from sluice.lake.storage import Lake, open_lake
 from sluice.sources import load_source, source_names
+from sluice.warehouse.tables import warehouse_connection
 
 LAYERS = ("bronze", "silver", "gold", "marts")
 
@@ -26,7 +26,7 @@ def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None =
             landing[f"{name}.{stream.name}"] = {k: manifest[k] for k in ("read", "landed", "quarantined")}
     tables: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
     views: dict[str, list[str]] = {layer: [] for layer in LAYERS}
-    con = _connect_warehouse(warehouse)
+    con = warehouse_connection(warehouse)
     try:
         cursor = con.cursor()
         layers = ", ".join(f"'{layer}'" for layer in LAYERS)
@@ -43,19 +43,6 @@ def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None =
     finally:
         con.close()
     return {"batch": batch, "landing": landing, "tables": tables, "views": views}
-
-
-def _connect_warehouse(warehouse: Path | None) -> Any:
-    """A DB-API connection to ``SLUICE_WAREHOUSE``'s warehouse."""
-    if config.warehouse() == "snowflake":
-        from sluice.warehouse.snowflake_hook import snowflake_connection
-
-        return snowflake_connection()
-    from sluice.warehouse.duckdb_load import connect
-
-    # not read-only: in the process that just ran dbt, dbt-duckdb still holds the file
-    # read-write, and DuckDB opens one file with one configuration per process
-    return connect(warehouse)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
