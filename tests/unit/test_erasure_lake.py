@@ -85,3 +85,44 @@ def test_one_identifier_resolves_to_every_identifier_held_for_the_person(three_b
         resolve(lake, sources, {"phone": ["555"]}, SALT)
     with pytest.raises(RequestError, match="names no identifier"):
         resolve(lake, [dataclasses.replace(sources[0])], {"email": []}, SALT)
+
+
+def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
+    from test_erasure_index import SCHEMA
+
+    from sluice.erasure.purge import purge_source
+    from sluice.erasure.verify import scan_lake
+    from sluice.ingest.landing import BatchLanding
+    from sluice.ingest.schema import stream_schema
+    from sluice.sources import SourceConfig
+
+    lake = three_batches
+    landing = BatchLanding(lake, "demo", B3, {"users": (USERS, stream_schema(SCHEMA))})
+    landing.add_all(
+        [
+            {"stream": "users", "data": {"id": 8, "email": "hal@x.io"}, "emitted_at": 1},
+            {"stream": "users", "data": {"id": 9, "email": "ivy@x.io"}, "emitted_at": 1},
+            {"stream": "users", "data": {"email": "ADA@x.io", "note": "no id"}, "emitted_at": 1},  # quarantined
+        ]
+    )
+    landing.publish(state=[])
+    from sluice.lake.bronze import commit_batch
+
+    commit_batch("demo", USERS, B3, lake)
+    ada = {"email": {"ada@x.io"}, "user_id": {"1"}}
+    declared = USERS.identifiers
+    before = scan_lake(lake, ada, declared)
+    assert {f.path.split("/lake/", 1)[-1].split("/")[0] for f in before} >= {"bronze", "quarantine"}
+
+    erase_from_table(lake, "demo", USERS, ada, SALT)
+    current = bronze_table(lake, "demo", "users")
+    live = {lake.path("bronze", "demo", "users", name) for b in (B1, B2, B3) for name in active_files(current, b)}
+    left = scan_lake(lake, ada, declared)
+    assert left and not [f for f in left if f.path in live], "only old versions and raw files hold them now"
+
+    source = SourceConfig("demo", "source-x", "", "me", (USERS,))
+    purged = purge_source(lake, source, ada, retention_hours=0, streams=["users"])
+    assert purged["quarantined_records_removed"] == 1 and purged["files_deleted"] >= 2
+    assert scan_lake(lake, ada, declared) == []
+    assert scan_lake(lake, {"email": {"bob@x.io"}, "user_id": {"2"}}, declared), "nobody else was purged"
+    assert len(rows(lake)) == 8
