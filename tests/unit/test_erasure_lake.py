@@ -126,3 +126,20 @@ def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
     assert scan_lake(lake, ada, declared) == []
     assert scan_lake(lake, {"email": {"bob@x.io"}, "user_id": {"2"}}, declared), "nobody else was purged"
     assert len(rows(lake)) == 8
+
+
+def test_a_later_batch_that_sends_an_erased_person_again_drops_them_at_landing(three_batches):
+    from sluice.erasure.index import identifier_hashes
+    from sluice.erasure.suppression import suppress, suppressed_hashes
+    from sluice.ingest.landing import read_manifest
+
+    lake = three_batches
+    ada = {"email": {"ada@x.io"}, "user_id": {"1"}}
+    erase_from_table(lake, "demo", USERS, ada, SALT)
+    assert suppress(lake, identifier_hashes(ada, SALT)) == 2
+    assert suppress(lake, identifier_hashes(ada, SALT)) == 0 and len(suppressed_hashes(lake)) == 2
+    B4 = "20261121T000000Z"
+    land_and_commit(lake, B4, [(1, "Ada@X.io "), (10, "jo@x.io"), (11, "ada@x.io")])  # re-sent, by id or email
+    manifest = read_manifest(lake, "demo", "users", B4)
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"], manifest["suppressed"]) == (3, 1, 0, 2)
+    assert [r for r in rows(lake) if r[2] == B4] == [(10, "jo@x.io", B4)]

@@ -117,6 +117,7 @@ def test_bad_records_are_quarantined_with_their_reason_and_counts_reconcile(lake
         "read": 9,
         "landed": 5,
         "quarantined": 4,
+        "suppressed": 0,
         "bytes": None,
         "files": None,
     }

@@ -166,6 +166,7 @@ def collect_job(
             "read": sum(count for _, count, _ in entries),
             "landed": sum(count for _, count, _ in entries),
             "quarantined": 0,
+            "suppressed": 0,
             "bytes": sum(size for _, _, size in entries),
             "files": [lake.relative(path) for path, _, _ in entries],
             "airbyte_job_id": job_id,

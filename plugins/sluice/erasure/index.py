@@ -59,11 +59,15 @@ def index_path(lake: Lake, source: str, stream: str) -> str:
     return lake.path("index", source, stream)
 
 
+def normalised_column(column: pa.ChunkedArray | pa.Array, kind: str) -> pa.ChunkedArray | pa.Array:
+    """A column's values as :func:`normalise` gives them, as text."""
+    if kind in CASELESS_TYPES and pa.types.is_string(column.type):
+        return pc.utf8_lower(pc.utf8_trim_whitespace(column))
+    return pc.cast(column, pa.string())
+
+
 def _column_values(column: pa.ChunkedArray, kind: str) -> list[Any]:
-    values = pc.unique(column.combine_chunks().drop_null())
-    if kind in CASELESS_TYPES and pa.types.is_string(values.type):
-        values = pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(values)))
-    return values.to_pylist()
+    return pc.unique(normalised_column(column.combine_chunks().drop_null(), kind)).to_pylist()
 
 
 def file_hashes(lake: Lake, path: str, stream: StreamConfig, salt: bytes) -> set[str]:
@@ -159,3 +163,21 @@ def files_holding(lake: Lake, source: str, stream: str, hashes: Iterable[str]) -
 def identifier_hashes(identifiers: Mapping[str, Iterable[Any]], salt: bytes) -> set[str]:
     """The hashes of a person's identifiers, given by type."""
     return {subject_hash(kind, value, salt) for kind, values in identifiers.items() for value in values}
+
+
+def rows_of_hashes(table: pa.Table, stream: StreamConfig, hashes: frozenset[str] | set[str], salt: bytes) -> pa.Array:
+    """Rows of ``table`` whose identifier columns hash to one of ``hashes``: each distinct
+    value is hashed once."""
+    mask = pa.array([False] * table.num_rows)
+    for column, kind in stream.identifiers:
+        if column not in table.column_names:
+            continue
+        data = normalised_column(table.column(column), kind)
+        hits = [
+            value
+            for value in pc.unique(data.combine_chunks().drop_null()).to_pylist()
+            if subject_hash(kind, value, salt) in hashes
+        ]
+        if hits:
+            mask = pc.or_(mask, pc.fill_null(pc.is_in(data, value_set=pa.array(hits, pa.string())), False))
+    return mask

@@ -28,11 +28,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sluice.erasure.index import (
-    CASELESS_TYPES,
     files_holding,
     identifier_hashes,
     index_batch,
     normalise,
+    normalised_column,
     verified_index,
 )
 from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table, bronze_table_path
@@ -67,11 +67,7 @@ def matches(table: pa.Table, stream: StreamConfig, identifiers: Mapping[str, Ite
         values = {normalise(kind, value) for value in identifiers.get(kind, ())}
         if not values or column not in table.column_names:
             continue
-        data = table.column(column)
-        if kind in CASELESS_TYPES and pa.types.is_string(data.type):
-            data = pc.utf8_lower(pc.utf8_trim_whitespace(data))
-        else:
-            data = pc.cast(data, pa.string())
+        data = normalised_column(table.column(column), kind)
         mask = pc.or_(mask, pc.fill_null(pc.is_in(data, value_set=pa.array(sorted(values))), False))
     return mask
 

@@ -18,8 +18,9 @@ table version and no manifest references), and once published, the files of the
 manifest it replaced that were never committed.
 
 Records that cannot be landed (no record key, a value that does not fit the stream's
-schema, an undeclared stream) go to quarantine with the reason; per stream, read =
-landed + quarantined, or publishing fails.
+schema, an undeclared stream) go to quarantine with the reason; records of people who
+were erased are dropped and counted as suppressed; per stream, read = landed +
+quarantined + suppressed, or publishing fails.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class StreamCounts:
     read: int = 0
     landed: int = 0
     quarantined: int = 0
+    #: records of erased people, dropped (:mod:`sluice.erasure.suppression`)
+    suppressed: int = 0
 
 
 def quarantine_folder(lake: Lake, source: str, stream: str, batch: str) -> str:
@@ -202,8 +205,10 @@ class _StreamWriter:
         buffer_rows: int,
         rows_per_file: int,
         submit: Callable[[Callable[[], None]], None],
+        suppressed: frozenset[str] = frozenset(),
     ) -> None:
         self.lake = lake
+        self.suppressed = suppressed
         self.folder = folder
         self.name_prefix = name_prefix
         self.stream = stream
@@ -311,7 +316,15 @@ class _StreamWriter:
         }
         columns.update({name: table.column(name) for name in self.schema.data.names})
         columns["_sluice_unmapped"] = pa.array([buffer.extra[i] for i in keep], pa.string())
-        self._write(pa.Table.from_pydict(columns, schema=self.landed_schema))
+        landed = pa.Table.from_pydict(columns, schema=self.landed_schema)
+        if self.suppressed and self.stream.identifiers:
+            from sluice import config
+            from sluice.erasure.index import rows_of_hashes
+
+            erased = rows_of_hashes(landed, self.stream, self.suppressed, config.erasure_salt())
+            self.counts.suppressed += pc.sum(erased).as_py() or 0
+            landed = landed.filter(pc.invert(erased))
+        self._write(landed)
 
     def _open(self) -> pq.ParquetWriter:
         path = posixpath.join(self.folder, f"{self.name_prefix}{len(self.files)}.parquet")
@@ -396,6 +409,9 @@ class BatchLanding:
         self.writers: dict[str, _StreamWriter] = {}
         self._remove_leftovers(streams)
         self._background = _BackgroundWriter()
+        from sluice.erasure.suppression import suppressed_hashes
+
+        suppressed = suppressed_hashes(lake)
         for name, (stream, schema) in streams.items():
             folder = batch_folder(bronze_table_path(lake, source, name), batch)
             self.writers[name] = _StreamWriter(
@@ -409,6 +425,7 @@ class BatchLanding:
                 buffer_rows,
                 rows_per_file,
                 self._background.submit,
+                suppressed,
             )
         self.undeclared = _QuarantineBuffer()
         self.undeclared_read = 0
@@ -440,8 +457,10 @@ class BatchLanding:
         manifests = {}
         for name, writer in self.writers.items():
             counts = writer.close()
-            if counts.read != counts.landed + counts.quarantined:
-                raise LandingError(f"{self.source}.{name}: read {counts.read} != landed + quarantined {counts}")
+            if counts.read != counts.landed + counts.quarantined + counts.suppressed:
+                raise LandingError(
+                    f"{self.source}.{name}: read {counts.read} != landed + quarantined + suppressed {counts}"
+                )
             manifests[name] = writer.manifest(self.source, self.batch, self.attempt)
         for name, writer in self.writers.items():
             writer.quarantine.write(self.lake, quarantine_folder(self.lake, self.source, name, self.batch))
