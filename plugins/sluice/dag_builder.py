@@ -191,3 +191,32 @@ def transform_dag() -> DAG:
         ]
         waits >> dbt_task_group()
     return dag
+
+
+ERASURE_DAG_ID = "gdpr_erasure"
+#: erasure runs daily (and whenever triggered with requests), after the night's batches
+ERASURE_CRON = "0 3 * * *"
+
+
+def erasure_dag() -> DAG:
+    """GDPR erasure: every pending request, daily and on demand."""
+    from sluice.erasure.operators import GdprEraseOperator
+
+    doc_md = (
+        "## GDPR erasure\n\nDaily, and on demand: trigger with the conf "
+        '`{"requests": [{"email": "person@example.com"}]}` (any declared identifier type; '
+        "several requests at once), or write rows to the lake's `erasure/requests` table. Each "
+        "request is resolved to every identifier held for the person, erased from every "
+        "warehouse table and, through the subject index, from the bronze files that hold them, "
+        "purged after `SLUICE_ERASURE_RETENTION_HOURS`, verified by a scan, and audited in "
+        "`erasure/audit` by id and salted hash only."
+    )
+    with platform_dag(
+        ERASURE_DAG_ID,
+        doc_md=doc_md,
+        tags=["erasure", "gdpr"],
+        schedule=batch_timetable(ERASURE_CRON),
+        description="Erase people from every store, provably",
+    ) as dag:
+        GdprEraseOperator(task_id="erase", pool=config.WAREHOUSE_POOL)
+    return dag

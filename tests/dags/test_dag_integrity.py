@@ -11,7 +11,7 @@ import pytest
 from environment import ROOT, VENV2_BIN, VENV_BIN, isolated_environment
 
 DAG_FOLDER = ROOT / "dags"
-EXPECTED_DAGS = {"ingest_faker", "transform"}
+EXPECTED_DAGS = {"ingest_faker", "transform", "gdpr_erasure"}
 
 
 def fill_dagbag(python: Path, tmp_path: Path, dag_folder: Path = DAG_FOLDER, **env_vars: str) -> dict:
@@ -54,7 +54,8 @@ def test_every_dag_follows_the_conventions(dagbag):
         assert dag["owners"] == ["data-platform"]
         assert dag["doc_md"] and not dag["catchup"] and dag["max_active_runs"] == 1
         assert dag["backoff"]
-        assert (dag["timetable"], dag["cron"], dag["timezone"]) == ("CronDataIntervalTimetable", "0 */6 * * *", "UTC")
+        cron = "0 3 * * *" if dag_id == "gdpr_erasure" else "0 */6 * * *"
+        assert (dag["timetable"], dag["cron"], dag["timezone"]) == ("CronDataIntervalTimetable", cron, "UTC")
 
 
 def test_ingestion_lands_then_commits_and_loads_each_stream_then_publishes_its_asset(dagbag):
@@ -93,6 +94,12 @@ def test_an_airbyte_source_gets_the_same_two_line_dag_with_the_server_driver(pyt
     crm = result["dags"]["ingest_crm"]["tasks"]
     assert set(crm) == {"land", "publish"} and crm["publish"]["upstream"] == ["land"]
     assert result["dags"]["ingest_crm"]["violations"] == []
+
+
+def test_erasure_is_one_task_in_the_warehouse_writers_pool(dagbag):
+    tasks = dagbag["dags"]["gdpr_erasure"]["tasks"]
+    assert set(tasks) == {"erase"} and tasks["erase"]["pool"] == "sluice_warehouse"
+    assert tasks["erase"]["operator"] == "GdprEraseOperator"
 
 
 def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependency_order(dagbag):

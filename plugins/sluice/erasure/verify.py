@@ -104,19 +104,28 @@ def _scan_text(
                 yield Finding(path, kind, key)
 
 
-def scan_lake(lake: Lake, identifiers: Mapping[str, set[str]], declared: Iterable[tuple[str, str]]) -> list[Finding]:
+def scan_lake(
+    lake: Lake,
+    identifiers: Mapping[str, set[str]],
+    declared: Iterable[tuple[str, str]],
+    folder: str = "",
+    exclude: Iterable[str] = (),
+) -> list[Finding]:
     """Every place under the lake's root where one of the people's identifiers remains.
 
     :param identifiers: identifier type -> normalised values (as :func:`resolve` gives)
     :param declared: (column, identifier type) of every declared identifier column
+    :param folder: scan only this folder (relative to the root)
+    :param exclude: folders (relative to the root) left out
     """
     from pyarrow.fs import FileSelector, FileType
 
     by_column = dict(declared)
     findings: list[Finding] = []
-    infos = lake.fs.get_file_info(FileSelector(lake.root, recursive=True, allow_not_found=True))
+    skipped = tuple(lake.path(path) + "/" for path in exclude)
+    infos = lake.fs.get_file_info(FileSelector(lake.path(folder), recursive=True, allow_not_found=True))
     for info in infos:
-        if info.type != FileType.File:
+        if info.type != FileType.File or info.path.startswith(skipped):
             continue
         if info.path.endswith(".parquet"):
             findings += _scan_parquet(lake, info.path, by_column, identifiers)

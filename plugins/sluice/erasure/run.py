@@ -1,0 +1,177 @@
+"""One erasure request from start to proof, resumable step by step.
+
+1. resolve the request's identifiers to every identifier held for the person, and keep
+   them with the request (a retry must find them after the linking rows are gone);
+2. suppress them: landings from now on drop the person's records;
+3. erase the warehouse: every declared table of every layer, one transaction (a DuckDB
+   file is then rewritten so no deleted row survives in it);
+4. erase the lake: per bronze table, one commit rewriting only the files the index
+   names (tables that link identifiers last, so a retry can still resolve);
+5. purge, once ``SLUICE_ERASURE_RETENTION_HOURS`` have passed since the lake erasure
+   (0: in the same run): old file versions, log entries, index versions, quarantine;
+6. verify: no row of any declared warehouse table, and no file under the lake, holds
+   an identifier of the person;
+7. close: the request's identifiers are deleted from the requests table and purged.
+
+Each step appends to the audit (:mod:`sluice.erasure.audit`). A rerun of a finished
+request changes nothing; a killed run's retry redoes only what is not in the audit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sluice.erasure import audit
+from sluice.erasure.index import identifier_hashes, normalise
+from sluice.erasure.lake import ErasureError, erase_from_table
+from sluice.erasure.purge import purge_source
+from sluice.erasure.registry import PersonalTable, personal_tables
+from sluice.erasure.requests import ErasureRequest, add_identifiers, close_request
+from sluice.erasure.resolve import RequestError, resolve
+from sluice.erasure.suppression import suppress
+from sluice.erasure.verify import scan_lake
+from sluice.erasure.warehouse import erase_from_warehouse, match_condition
+from sluice.lake.storage import Lake
+from sluice.sources import SourceConfig, load_source, source_names
+
+log = logging.getLogger(__name__)
+
+
+def retention_hours() -> int:
+    """Hours between an erasure and the purge of old versions (``SLUICE_ERASURE_RETENTION_HOURS``)."""
+    hours = int(os.environ.get("SLUICE_ERASURE_RETENTION_HOURS") or "0")
+    if hours < 0 or hours > 24 * 30:
+        raise ValueError(f"SLUICE_ERASURE_RETENTION_HOURS={hours}: expected 0 to 720 (the legal deadline is a month)")
+    return hours
+
+
+def request_hash(request: ErasureRequest, salt: bytes) -> str:
+    """The salted hash the audit keeps for the person of a request."""
+    given = sorted((kind, normalise(kind, v)) for kind, values in request.identifiers.items() for v in values)
+    return hmac.new(salt, json.dumps(given).encode(), hashlib.sha256).hexdigest()
+
+
+def _lake_order(sources: list[SourceConfig]) -> list[tuple[SourceConfig, Any]]:
+    """Personal streams, the ones linking several identifier types last."""
+    streams = [(source, stream) for source in sources for stream in source.streams if stream.identifiers]
+    return sorted(streams, key=lambda pair: len(set(pair[1].identifier_types.values())))
+
+
+def _warehouse_residue(connection: Any, tables: list[PersonalTable], identifiers: Mapping[str, set[str]]) -> dict:
+    cursor = connection.cursor()
+    cursor.execute("select lower(table_schema) || '.' || lower(table_name) from information_schema.tables")
+    present = {row[0] for row in cursor.fetchall()}
+    residue = {}
+    for table in tables:
+        condition = match_condition(table, identifiers)
+        if table.store != "warehouse" or table.name.lower() not in present or condition is None:
+            continue
+        schema, name = table.name.split(".", 1)
+        cursor.execute(f'select count(*) from "{schema}"."{name}" where {condition}')
+        if count := cursor.fetchone()[0]:
+            residue[table.name] = count
+    return residue
+
+
+def process_request(
+    lake: Lake,
+    request: ErasureRequest,
+    salt: bytes,
+    connect_warehouse: Any,
+    compact: Any = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Carry a request as far as it can go now; returns its state and what each step did.
+
+    :param connect_warehouse: returns a new DB-API connection to the warehouse
+    :param compact: rewrites the warehouse file after its deletes (DuckDB), or None
+    :raises RequestError: the request names nobody the platform holds (nothing changed)
+    :raises ErasureError: the verification found the person somewhere (the request stays open)
+    """
+    now = now or datetime.now(UTC)
+    done = audit.steps(lake, request.request_id)
+    subject = request_hash(request, salt)
+
+    def step(name: str, details: Mapping[str, Any]) -> None:
+        audit.append(lake, request.request_id, subject, name, details, request.received_at)
+        done[name] = {"at": now, **details}
+
+    if "done" in done:
+        return {"request_id": request.request_id, "state": "done", "changed": False}
+    sources = [load_source(name) for name in source_names()]
+    tables = personal_tables()
+    try:
+        identifiers = resolve(lake, sources, request.identifiers, salt)
+    except RequestError:
+        if "resolved" not in done:
+            raise
+        identifiers = {k: {normalise(k, v) for v in values} for k, values in request.identifiers.items()}
+    if "resolved" not in done:
+        add_identifiers(lake, request, identifiers)
+        step("resolved", {"identifiers": {kind: len(values) for kind, values in identifiers.items()}})
+    suppress(lake, identifier_hashes(identifiers, salt))
+
+    if "erased_warehouse" not in done:
+        connection = connect_warehouse()
+        try:
+            removed = erase_from_warehouse(connection, tables, identifiers)
+        finally:
+            connection.close()
+        if compact is not None:
+            compact()
+        step("erased_warehouse", {"rows_removed": removed})
+
+    if "erased_lake" not in done:
+        erased = {}
+        for source, stream in _lake_order(sources):
+            result = erase_from_table(lake, source.name, stream, identifiers, salt)
+            erased[result.table] = {
+                "files_holding": result.files_holding,
+                "files_rewritten": result.files_rewritten,
+                "rows_removed": result.rows_removed,
+            }
+        step("erased_lake", {"tables": erased})
+
+    if "purged" not in done:
+        hours = retention_hours()
+        due = done["erased_lake"]["at"] + timedelta(hours=hours)
+        if now < due:
+            return {"request_id": request.request_id, "state": "purge_pending", "purge_due": due.isoformat()}
+        purged = {}
+        for source in sources:
+            streams = [s.name for s in source.streams if s.identifiers]
+            if streams:
+                purged[source.name] = purge_source(lake, source, identifiers, hours, streams)
+        step("purged", {"sources": purged})
+
+    declared = sorted({pair for source in sources for stream in source.streams for pair in stream.identifiers})
+    # the pending request itself is the one copy kept until the end: closed below
+    findings = scan_lake(lake, identifiers, declared, exclude=["erasure/requests"])
+    connection = connect_warehouse()
+    try:
+        residue = _warehouse_residue(connection, tables, identifiers)
+    finally:
+        connection.close()
+    outcome = {
+        "clean": not findings and not residue,
+        "lake_findings": [{"path": lake.relative(f.path), "type": f.kind, "where": f.where} for f in findings],
+        "warehouse_rows": residue,
+    }
+    step("verified", outcome)
+    if not outcome["clean"]:
+        raise ErasureError(
+            f"request {request.request_id}: the person is still held in {len(findings)} lake file(s) and"
+            f" {sum(residue.values())} warehouse row(s): {outcome['lake_findings'][:5]} {residue}"
+        )
+    close_request(lake, request.request_id)
+    if left := scan_lake(lake, identifiers, declared, folder="erasure/requests"):
+        raise ErasureError(f"request {request.request_id}: its identifiers are still in {len(left)} request file(s)")
+    step("done", {})
+    return {"request_id": request.request_id, "state": "done", "changed": True, "steps": done}
