@@ -8,7 +8,8 @@
 4. erase the lake: per bronze table, one commit rewriting only the files the index
    names (tables that link identifiers last, so a retry can still resolve);
 5. purge, once ``SLUICE_ERASURE_RETENTION_HOURS`` have passed since the lake erasure
-   (0: in the same run): old file versions, log entries, index versions, quarantine;
+   (0: in the same run): every older version of the tables it touched (their files and
+   log entries, so time travel before the purge ends), index versions, quarantine;
 6. verify: no row of any declared warehouse table, and no file under the lake, holds
    an identifier of the person;
 7. close: the request's identifiers are deleted from the requests table and purged.
@@ -103,7 +104,8 @@ def process_request(
         audit.append(lake, request.request_id, subject, name, details, request.received_at)
         done[name] = {"at": now, **details}
 
-    if "done" in done:
+    if "done" in done:  # sent again: drop the copy of its identifiers the new request made
+        close_request(lake, request.request_id)
         return {"request_id": request.request_id, "state": "done", "changed": False}
     sources = [load_source(name) for name in source_names()]
     tables = personal_tables()
@@ -148,7 +150,8 @@ def process_request(
         for source in sources:
             streams = [s.name for s in source.streams if s.identifiers]
             if streams:
-                purged[source.name] = purge_source(lake, source, identifiers, hours, streams)
+                # the retention has passed: every older version of these tables goes now
+                purged[source.name] = purge_source(lake, source, identifiers, 0, streams)
         step("purged", {"sources": purged})
 
     declared = sorted({pair for source in sources for stream in source.streams for pair in stream.identifiers})

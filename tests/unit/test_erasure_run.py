@@ -1,0 +1,144 @@
+"""One erasure request through every step, on a local lake and a DuckDB warehouse:
+resumable, idempotent, purged when due, refused when malformed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import pytest
+
+from sluice.erasure import audit
+from sluice.erasure import run as erasure_run
+from sluice.erasure.requests import ErasureRequest, parse_requests, pending_requests, record_requests
+from sluice.erasure.resolve import RequestError
+from sluice.erasure.verify import scan_lake
+from sluice.ingest.landing import BatchLanding
+from sluice.ingest.schema import stream_schema
+from sluice.lake.bronze import commit_batch
+from sluice.lake.files import bronze_table
+from sluice.sources import load_source
+from sluice.warehouse import duckdb_load
+
+SALT = b"run-salt"
+B1, B2 = "20261120T000000Z", "20261120T060000Z"
+USERS = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"}},
+}
+PURCHASES = {"type": "object", "properties": {"id": {"type": "integer"}, "user_id": {"type": "integer"}}}
+DECLARED = [("id", "user_id"), ("user_id", "user_id"), ("email", "email")]
+
+
+@pytest.fixture
+def stack(local_lake, tmp_path, monkeypatch):
+    """Two faker batches in the lake and the DuckDB bronze tables."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("SLUICE_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.setenv("SLUICE_ERASURE_SALT", SALT.decode())
+    faker = load_source("faker")
+    streams = {
+        "users": (faker.stream("users"), stream_schema(USERS)),
+        "purchases": (faker.stream("purchases"), stream_schema(PURCHASES)),
+    }
+    for batch, ids in ((B1, range(1, 6)), (B2, range(1, 4))):
+        landing = BatchLanding(local_lake, "faker", batch, streams)
+        landing.add_all(
+            {"stream": "users", "data": {"id": i, "email": f"u{i}@x.io", "name": f"Person {i}"}, "emitted_at": 1}
+            for i in ids
+        )
+        landing.add_all({"stream": "purchases", "data": {"id": 100 + i, "user_id": i}, "emitted_at": 1} for i in ids)
+        landing.publish(state=[])
+        for name in streams:
+            commit_batch("faker", faker.stream(name), batch, local_lake)
+            duckdb_load.load_batch("faker", name, batch, local_lake, warehouse)
+
+    def connect():
+        return duckdb.connect(str(warehouse))
+
+    return local_lake, connect, warehouse
+
+
+def held(connect, user_id):
+    con = connect()
+    try:
+        users = con.execute("select count(*) from bronze.faker__users where id = ?", [user_id]).fetchone()[0]
+        purchases = con.execute("select count(*) from bronze.faker__purchases where user_id = ?", [user_id]).fetchone()[
+            0
+        ]
+    finally:
+        con.close()
+    return users, purchases
+
+
+def test_a_request_is_erased_everywhere_proven_audited_and_closed(stack):
+    lake, connect, warehouse = stack
+    record_requests(
+        lake, parse_requests({"requests": [{"request_id": "r1", "email": "U2@x.io"}]}, ["email", "user_id"])
+    )
+    (request,) = pending_requests(lake)
+    result = erasure_run.process_request(lake, request, SALT, connect, lambda: None)
+    assert result["state"] == "done" and held(connect, 2) == (0, 0) and held(connect, 3) == (2, 2)
+    steps = audit.steps(lake, "r1")
+    assert steps["erased_lake"]["tables"]["faker/users"] == {
+        "files_holding": 2,
+        "files_rewritten": 2,
+        "rows_removed": 2,
+    }
+    assert steps["erased_warehouse"]["rows_removed"]["bronze.faker__purchases"] == 2
+    assert steps["verified"]["clean"] and pending_requests(lake) == []
+    assert scan_lake(lake, {"email": {"u2@x.io"}, "user_id": {"2"}}, DECLARED) == []
+    # sent again: nothing changes, and its new copy of the identifiers is removed
+    version = bronze_table(lake, "faker", "users").version()
+    record_requests(lake, [ErasureRequest("r1", {"email": ["u2@x.io"]})])
+    again = erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None)
+    assert again == {"request_id": "r1", "state": "done", "changed": False} and pending_requests(lake) == []
+    assert bronze_table(lake, "faker", "users").version() == version
+
+
+def test_a_run_killed_half_way_is_completed_by_its_retry(stack, monkeypatch):
+    lake, connect, _ = stack
+    record_requests(lake, [ErasureRequest("r2", {"email": ["u3@x.io"]})])
+    original = erasure_run.erase_from_table
+
+    def killed(lake_, source, stream, identifiers, salt):
+        if stream.name == "users":  # the purchases were erased, then the worker died
+            raise KeyboardInterrupt
+        return original(lake_, source, stream, identifiers, salt)
+
+    monkeypatch.setattr(erasure_run, "erase_from_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None)
+    assert held(connect, 3) == (0, 0), "the warehouse step had completed"
+    monkeypatch.setattr(erasure_run, "erase_from_table", original)
+    assert erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None)["state"] == "done"
+    assert scan_lake(lake, {"email": {"u3@x.io"}, "user_id": {"3"}}, DECLARED) == []
+    assert len([1 for row in audit.rows(lake) if row["step"] == "resolved"]) == 1
+
+
+def test_with_a_retention_the_purge_waits_until_it_is_due(stack, monkeypatch):
+    lake, connect, _ = stack
+    monkeypatch.setenv("SLUICE_ERASURE_RETENTION_HOURS", "24")
+    record_requests(lake, [ErasureRequest("r3", {"user_id": ["4"]})])
+    first = erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None)
+    assert first["state"] == "purge_pending" and held(connect, 4) == (0, 0)
+    assert scan_lake(lake, {"user_id": {"4"}, "email": {"u4@x.io"}}, DECLARED), "old versions hold them until the purge"
+    due = audit.steps(lake, "r3")["erased_lake"]["at"] + timedelta(hours=24, minutes=1)
+    done = erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None, now=due)
+    assert done["state"] == "done"
+    assert scan_lake(lake, {"user_id": {"4"}, "email": {"u4@x.io"}}, DECLARED) == []
+
+
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"requests": "ada@x.io"}, "expected a conf like"),
+        ({"requests": [{"request_id": "x"}]}, "names no identifier"),
+        ({"requests": [{"passport": "X1"}]}, r"identifier type\(s\) \['passport'\] are declared by no stream"),
+        ({"requests": [{"email": ""}]}, "email must be a non-empty value"),
+        ({"requests": [{"email": {"a": 1}}]}, "email must be a non-empty value"),
+    ],
+)
+def test_malformed_requests_are_refused_before_anything_is_recorded(conf, message):
+    with pytest.raises(RequestError, match=message):
+        parse_requests(conf, ["email", "user_id"])
