@@ -110,7 +110,7 @@ def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
 
     commit_batch("demo", USERS, B3, lake)
     ada = {"email": {"ada@x.io"}, "user_id": {"1"}}
-    declared = USERS.identifiers
+    declared = {"bronze/demo/users": USERS.identifier_types, "quarantine/demo/users": USERS.identifier_types}
     before = scan_lake(lake, ada, declared)
     assert {f.path.split("/lake/", 1)[-1].split("/")[0] for f in before} >= {"bronze", "quarantine"}
 

@@ -27,7 +27,10 @@ USERS = {
     "properties": {"id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"}},
 }
 PURCHASES = {"type": "object", "properties": {"id": {"type": "integer"}, "user_id": {"type": "integer"}}}
-DECLARED = [("id", "user_id"), ("user_id", "user_id"), ("email", "email")]
+DECLARED = {
+    "bronze/faker/users": {"id": "user_id", "email": "email"},
+    "bronze/faker/purchases": {"user_id": "user_id"},
+}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 
 class GdprEraseOperator(BaseOperator):
@@ -23,7 +23,6 @@ class GdprEraseOperator(BaseOperator):
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from sluice import config
         from sluice.erasure import audit
-        from sluice.erasure.lake import ErasureError
         from sluice.erasure.requests import close_request, parse_requests, pending_requests, record_requests
         from sluice.erasure.resolve import RequestError, declared_types
         from sluice.erasure.run import process_request, request_hash
@@ -35,7 +34,11 @@ class GdprEraseOperator(BaseOperator):
         lake, salt = open_lake(), config.erasure_salt()
         dag_run = context.get("dag_run")
         sources = [load_source(name) for name in source_names()]
-        added = record_requests(lake, parse_requests(getattr(dag_run, "conf", None), declared_types(sources)))
+        try:
+            new = parse_requests(getattr(dag_run, "conf", None), declared_types(sources))
+        except RequestError as error:  # nothing was recorded; a retry would fail the same way
+            raise AirflowFailException(f"malformed erasure request: {error}") from error
+        added = record_requests(lake, new)
         self.log.info("%d new erasure request(s) recorded", added)
         compact = (lambda: compact_duckdb(config.warehouse_path())) if config.warehouse() == "duckdb" else None
         results, rejected = [], []
@@ -49,6 +52,6 @@ class GdprEraseOperator(BaseOperator):
                 continue
             self.log.info("erasure request %s: %s", request.request_id, result["state"])
             results.append({"request_id": request.request_id, "state": result["state"]})
-        if rejected:
-            raise ErasureError("rejected erasure request(s), closed without change:\n" + "\n".join(rejected))
+        if rejected:  # final: a retry would find them closed
+            raise AirflowFailException("rejected erasure request(s), closed without change:\n" + "\n".join(rejected))
         return results

@@ -37,7 +37,7 @@ from sluice.erasure.registry import PersonalTable, personal_tables
 from sluice.erasure.requests import ErasureRequest, add_identifiers, close_request
 from sluice.erasure.resolve import RequestError, resolve
 from sluice.erasure.suppression import suppress
-from sluice.erasure.verify import scan_lake
+from sluice.erasure.verify import declared_columns, scan_lake
 from sluice.erasure.warehouse import erase_from_warehouse, match_condition
 from sluice.lake.storage import Lake
 from sluice.sources import SourceConfig, load_source, source_names
@@ -154,7 +154,7 @@ def process_request(
                 purged[source.name] = purge_source(lake, source, identifiers, 0, streams)
         step("purged", {"sources": purged})
 
-    declared = sorted({pair for source in sources for stream in source.streams for pair in stream.identifiers})
+    declared = declared_columns(sources)
     # the pending request itself is the one copy kept until the end: closed below
     findings = scan_lake(lake, identifiers, declared, exclude=["erasure/requests"])
     connection = connect_warehouse()

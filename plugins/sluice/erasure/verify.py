@@ -104,29 +104,50 @@ def _scan_text(
                 yield Finding(path, kind, key)
 
 
+def declared_columns(sources: Iterable[Any]) -> dict[str, dict[str, str]]:
+    """Per folder of a stream (its bronze table, quarantine and landing), the identifier
+    columns it declares: column -> identifier type."""
+    folders = {}
+    for source in sources:
+        for stream in source.streams:
+            if stream.identifiers:
+                for area in ("bronze", "quarantine", "landing"):
+                    folders[f"{area}/{source.name}/{stream.name}"] = stream.identifier_types
+    return folders
+
+
+def _columns_of(lake: Lake, path: str, declared: Mapping[str, Mapping[str, str]]) -> Mapping[str, str]:
+    relative = lake.relative(path)
+    return next((columns for folder, columns in declared.items() if relative.startswith(folder + "/")), {})
+
+
 def scan_lake(
     lake: Lake,
     identifiers: Mapping[str, set[str]],
-    declared: Iterable[tuple[str, str]],
+    declared: Mapping[str, Mapping[str, str]],
     folder: str = "",
     exclude: Iterable[str] = (),
 ) -> list[Finding]:
     """Every place under the lake's root where one of the people's identifiers remains.
 
+    Emails are searched in every file's text; other identifier types only in the
+    columns (and log statistics) a stream declares for them, in that stream's folders:
+    a product id is not a user id.
+
     :param identifiers: identifier type -> normalised values (as :func:`resolve` gives)
-    :param declared: (column, identifier type) of every declared identifier column
+    :param declared: stream folder -> its identifier columns (:func:`declared_columns`)
     :param folder: scan only this folder (relative to the root)
     :param exclude: folders (relative to the root) left out
     """
     from pyarrow.fs import FileSelector, FileType
 
-    by_column = dict(declared)
     findings: list[Finding] = []
     skipped = tuple(lake.path(path) + "/" for path in exclude)
     infos = lake.fs.get_file_info(FileSelector(lake.path(folder), recursive=True, allow_not_found=True))
     for info in infos:
         if info.type != FileType.File or info.path.startswith(skipped):
             continue
+        by_column = _columns_of(lake, info.path, declared)
         if info.path.endswith(".parquet"):
             findings += _scan_parquet(lake, info.path, by_column, identifiers)
         else:
