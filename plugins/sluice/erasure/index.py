@@ -2,8 +2,8 @@
 record-level index says which file group holds a record key.
 
 Per bronze table, a Delta table ``index/<source>/<stream>`` holds one row per (person,
-file): ``subject_hash`` (a salted SHA-256 of an identifier's type and normalised value,
-for every identifier column the stream declares), ``file`` (the data file, relative to
+file): ``subject_hash`` (64 bits of a salted SHA-256 of an identifier's type and
+normalised value, for every identifier column the stream declares), ``file`` (the data file, relative to
 the bronze table) and the batch partition. A bronze commit replaces its batch's
 partition of the index in one Delta transaction, so the index commits atomically and a
 rerun of the batch replaces its entries. No raw identifier is stored.
@@ -16,7 +16,6 @@ files (:func:`verified_index`).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import posixpath
 from collections.abc import Iterable, Mapping
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 
 INDEX_SCHEMA = pa.schema(
     [
-        pa.field("subject_hash", pa.string(), nullable=False),
+        pa.field("subject_hash", pa.int64(), nullable=False),
         pa.field("file", pa.string(), nullable=False),
         pa.field(BATCH_COLUMN, pa.string(), nullable=False),
     ]
@@ -49,10 +48,34 @@ def normalise(kind: str, value: Any) -> str:
     return text.strip().lower() if kind in CASELESS_TYPES else text
 
 
-def subject_hash(kind: str, value: Any, salt: bytes) -> str:
-    """The salted hash of one identifier: HMAC-SHA256 of ``<type>:<normalised value>``."""
-    message = f"{kind}:{normalise(kind, value)}".encode()
-    return hmac.new(salt, message, hashlib.sha256).hexdigest()
+def _key(salt: bytes) -> str:
+    """The secret prefix of every hashed message, derived from the salt (hex: safe in SQL)."""
+    return hashlib.sha256(b"sluice-erasure:" + salt).hexdigest()
+
+
+def subject_hash(kind: str, value: Any, salt: bytes) -> int:
+    """The salted hash of one identifier: the first 64 bits of SHA-256 of ``<key>:<type>:
+    <normalised value>``, as a signed integer (what :func:`hash_column` gives)."""
+    digest = hashlib.sha256(f"{_key(salt)}:{kind}:{normalise(kind, value)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def hash_column(values: pa.Array, kind: str, salt: bytes) -> pa.Array:
+    """:func:`subject_hash` of every (normalised, text) value, vectorised by DuckDB."""
+    import duckdb
+
+    prefix = f"{_key(salt)}:{kind}:"
+    con = duckdb.connect()
+    try:
+        identifier_values = pa.table({"v": values})  # noqa: F841 (read by DuckDB)
+        sql = (
+            "with h as (select cast(('0x' || left(sha256($1 || v), 16)) as ubigint)::hugeint as u"
+            " from identifier_values) select cast(u - case when u >= 9223372036854775808"
+            " then 18446744073709551616 else 0 end as bigint) from h"
+        )
+        return con.sql(sql, params=[prefix]).to_arrow_table().column(0).combine_chunks()
+    finally:
+        con.close()
 
 
 def index_path(lake: Lake, source: str, stream: str) -> str:
@@ -66,22 +89,19 @@ def normalised_column(column: pa.ChunkedArray | pa.Array, kind: str) -> pa.Chunk
     return pc.cast(column, pa.string())
 
 
-def _column_values(column: pa.ChunkedArray, kind: str) -> list[Any]:
-    return pc.unique(normalised_column(column.combine_chunks().drop_null(), kind)).to_pylist()
+def _column_values(column: pa.ChunkedArray, kind: str) -> pa.Array:
+    return pc.unique(normalised_column(column.combine_chunks().drop_null(), kind))
 
 
-def file_hashes(lake: Lake, path: str, stream: StreamConfig, salt: bytes) -> set[str]:
-    """The hashes of every identifier a data file holds (only those columns are read)."""
+def file_hashes(lake: Lake, path: str, stream: StreamConfig, salt: bytes) -> pa.Array:
+    """The distinct hashes of every identifier a data file holds (only those columns are read)."""
     columns = stream.identifier_types
     with lake.fs.open_input_file(path) as file:
         parquet = pq.ParquetFile(file)
         present = [name for name in columns if name in parquet.schema_arrow.names]
         table = parquet.read(columns=present)
-    return {
-        subject_hash(columns[name], value, salt)
-        for name in present
-        for value in _column_values(table.column(name), columns[name])
-    }
+    hashes = [hash_column(_column_values(table.column(name), columns[name]), columns[name], salt) for name in present]
+    return pc.unique(pa.chunked_array(hashes, pa.int64()).combine_chunks()) if hashes else pa.array([], pa.int64())
 
 
 def index_batch(lake: Lake, source: str, stream: StreamConfig, batch: str, files: Iterable[str], salt: bytes) -> int:
@@ -90,21 +110,27 @@ def index_batch(lake: Lake, source: str, stream: StreamConfig, batch: str, files
     from deltalake import write_deltalake
 
     table_path = bronze_table_path(lake, source, stream.name)
-    rows = [
-        {"subject_hash": digest, "file": name, BATCH_COLUMN: batch}
-        for name in sorted(files)
-        for digest in sorted(file_hashes(lake, posixpath.join(table_path, name), stream, salt))
-    ]
+    parts = []
+    for name in sorted(files):
+        digests = file_hashes(lake, posixpath.join(table_path, name), stream, salt)
+        parts.append(
+            pa.table(
+                [digests, pa.array([name] * len(digests), pa.string()), pa.array([batch] * len(digests), pa.string())],
+                schema=INDEX_SCHEMA,
+            )
+        )
+    entries = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
+    entries = entries.sort_by("subject_hash")  # neighbouring hashes in a file: its statistics prune lookups
     write_deltalake(
         lake.uri(index_path(lake, source, stream.name)),
-        pa.Table.from_pylist(rows, schema=INDEX_SCHEMA),
+        entries,
         mode="overwrite",
         predicate=f"{BATCH_COLUMN} = '{batch}'",
         partition_by=[BATCH_COLUMN],
         storage_options=dict(lake.storage_options),
         configuration={"delta.dataSkippingNumIndexedCols": "1"},  # statistics of the hash only
     )
-    return len(rows)
+    return entries.num_rows
 
 
 def _indexed_files(index: Any) -> dict[str, set[str]]:
@@ -160,24 +186,18 @@ def files_holding(lake: Lake, source: str, stream: str, hashes: Iterable[str]) -
     return dict(zip(found.column("file").to_pylist(), found.column(BATCH_COLUMN).to_pylist(), strict=True))
 
 
-def identifier_hashes(identifiers: Mapping[str, Iterable[Any]], salt: bytes) -> set[str]:
+def identifier_hashes(identifiers: Mapping[str, Iterable[Any]], salt: bytes) -> set[int]:
     """The hashes of a person's identifiers, given by type."""
     return {subject_hash(kind, value, salt) for kind, values in identifiers.items() for value in values}
 
 
-def rows_of_hashes(table: pa.Table, stream: StreamConfig, hashes: frozenset[str] | set[str], salt: bytes) -> pa.Array:
-    """Rows of ``table`` whose identifier columns hash to one of ``hashes``: each distinct
-    value is hashed once."""
+def rows_of_hashes(table: pa.Table, stream: StreamConfig, hashes: frozenset[int] | set[int], salt: bytes) -> pa.Array:
+    """Rows of ``table`` whose identifier columns hash to one of ``hashes``."""
     mask = pa.array([False] * table.num_rows)
+    wanted = pa.array(sorted(hashes), pa.int64())
     for column, kind in stream.identifiers:
         if column not in table.column_names:
             continue
-        data = normalised_column(table.column(column), kind)
-        hits = [
-            value
-            for value in pc.unique(data.combine_chunks().drop_null()).to_pylist()
-            if subject_hash(kind, value, salt) in hashes
-        ]
-        if hits:
-            mask = pc.or_(mask, pc.fill_null(pc.is_in(data, value_set=pa.array(hits, pa.string())), False))
+        digests = hash_column(normalised_column(table.column(column).combine_chunks(), kind), kind, salt)
+        mask = pc.or_(mask, pc.fill_null(pc.is_in(digests, value_set=wanted), False))
     return mask

@@ -19,7 +19,7 @@ def suppression_path(lake: Lake) -> str:
     return lake.path("erasure", "suppressed")
 
 
-def suppressed_hashes(lake: Lake) -> frozenset[str]:
+def suppressed_hashes(lake: Lake) -> frozenset[int]:
     """The hashes of every erased identifier (empty before the first erasure)."""
     table = lake.delta_table(suppression_path(lake))
     if table is None:
@@ -27,7 +27,7 @@ def suppressed_hashes(lake: Lake) -> frozenset[str]:
     return frozenset(table.to_pyarrow_table(columns=["subject_hash"]).column(0).to_pylist())
 
 
-def suppress(lake: Lake, hashes: Iterable[str]) -> int:
+def suppress(lake: Lake, hashes: Iterable[int]) -> int:
     """Add ``hashes`` to the list (those already there are not added again); returns how
     many were new."""
     from deltalake import write_deltalake
@@ -36,7 +36,7 @@ def suppress(lake: Lake, hashes: Iterable[str]) -> int:
     if new:
         write_deltalake(
             lake.uri(suppression_path(lake)),
-            pa.table({"subject_hash": pa.array(new, pa.string())}),
+            pa.table({"subject_hash": pa.array(new, pa.int64())}),
             mode="append",
             storage_options=dict(lake.storage_options),
         )
