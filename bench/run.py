@@ -34,6 +34,7 @@ BENCHMARKS = (
     "s3",
     "snowflake",
     "airbyte",
+    "erasure",
     "scale",
     "batch",
     "cosmos",
@@ -51,6 +52,9 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "landing_overhead_ratio": ("x", 1.10, "sync_batch / raw connector read"),
     "lake_bytes_written_per_landed_byte": ("x", 1.1, "lake bytes new or changed / landed Parquet bytes"),
     "s3_landing_ratio": ("x", 1.3, "landing with the lake on S3 (radosgw) / in a folder"),
+    "erasure_10_ratio": ("x", 0.2, "erasing 10 people through the index / a full rewrite of the table"),
+    "erasure_1000_ratio": ("x", 1.0, "erasing 1,000 people / a full rewrite of the table"),
+    "erasure_index_update_ratio": ("x", 0.1, "index maintenance of a batch / its bronze commit"),
     "airbyte_sync_overhead_ratio": ("x", 1.5, "Airbyte job's success to bronze + warehouse / bare copy of its files"),
     "scale_4x_time_ratio": ("x", 4.4, "land+commit+load time, 4x records / 1x"),
     "scale_4x_peak_memory_ratio": ("x", 1.5, "peak RSS of that process, 4x / 1x"),
@@ -103,6 +107,12 @@ def run_airbyte(args: argparse.Namespace) -> dict[str, Any]:
     return bench_airbyte(count=args.faker_count, repeats=args.repeats)
 
 
+def run_erasure(args: argparse.Namespace) -> dict[str, Any]:
+    from erasure_bench import bench_erasure
+
+    return bench_erasure(rows=args.erasure_rows)
+
+
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     from scale_bench import bench_scale
 
@@ -147,6 +157,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "s3": run_s3,
     "snowflake": run_snowflake,
     "airbyte": run_airbyte,
+    "erasure": run_erasure,
     "scale": run_scale,
     "batch": run_batch,
     "cosmos": run_cosmos,
@@ -162,6 +173,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "backfill_days": (7, 0.25),
     "idle_seconds": (30, 5),
     "sample_seconds": (15, 3),
+    "erasure_rows": (10_000_000, 200_000),
 }
 
 
@@ -198,6 +210,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--synthetic-models", type=int, default=250, help="models of the synthetic project of transform_parse"
+    )
+    parser.add_argument(
+        "--erasure-rows", type=int, help="rows of the erasure benchmark's table (default 10M, quick 200k)"
     )
     parser.add_argument("--idle-seconds", type=float, help="make up: wait before sampling (default 30, quick 5)")
     parser.add_argument("--sample-seconds", type=int, help="make up: seconds sampled (default 15, quick 3)")
