@@ -87,7 +87,7 @@ def bench_erasure(rows: int = 10_000_000, files: int = 100) -> dict[str, Any]:
         index_mb = _folder_mb(Path(tmp) / "lake" / "index")
 
         started = time.perf_counter()
-        full = lake.delta_table(table_path).to_pyarrow_dataset()
+        full = lake.delta_table(table_path).to_pyarrow_dataset().scanner().to_reader()
         write_deltalake(str(Path(tmp) / "rewritten"), full, partition_by=["_sluice_batch"])
         full_seconds = time.perf_counter() - started
         shutil.rmtree(Path(tmp) / "rewritten")

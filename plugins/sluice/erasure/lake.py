@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from sluice.erasure.index import (
     files_holding,
     identifier_hashes,
-    index_batch,
+    index_batches,
     normalise,
     normalised_column,
     verified_index,
@@ -125,8 +125,8 @@ def erase_from_table(
 
     # a pass ends with a commit, or with nothing left to erase; a concurrent commit that
     # came first (or brought the people in again) makes another pass
+    verified_index(lake, source, stream, salt)
     for _ in range(COMMIT_ATTEMPTS):
-        verified_index(lake, source, stream, salt)
         holding = files_holding(lake, source, stream.name, hashes)
         if not holding:
             return result
@@ -156,6 +156,5 @@ def erase_from_table(
         result.files_rewritten += len(holding)
         batches = sorted(set(holding.values()))
         result.batches = sorted(set(result.batches) | set(batches))
-        for batch in batches:
-            index_batch(lake, source, stream, batch, active_files(table, batch), salt)
+        index_batches(lake, source, stream, {batch: active_files(table, batch) for batch in batches}, salt)
     raise ErasureError(f"{result.table}: still holds the people after {COMMIT_ATTEMPTS} passes (concurrent writers)")
