@@ -3,10 +3,11 @@ record-level index says which file group holds a record key.
 
 Per bronze table, a Delta table ``index/<source>/<stream>`` holds one row per (person,
 file): ``subject_hash`` (64 bits of a salted SHA-256 of an identifier's type and
-normalised value, for every identifier column the stream declares), ``file`` (the data file, relative to
-the bronze table) and the batch partition. A bronze commit replaces its batch's
-partition of the index in one Delta transaction, so the index commits atomically and a
-rerun of the batch replaces its entries. No raw identifier is stored.
+normalised value, for every identifier column the stream declares), and the data file
+(relative to the bronze table) and its batch as partition columns, so which files are
+indexed is read from the index's log. A bronze commit replaces its batch's entries in
+one Delta transaction; an erasure replaces the entries of the files it rewrote. No raw
+identifier is stored.
 
 The index is checked against the bronze table before it is used: a batch whose indexed
 files are not exactly the files the table holds for it is indexed again from those
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table_path
+from sluice.lake.files import BATCH_COLUMN, bronze_table_path
 from sluice.lake.storage import Lake
 from sluice.sources import StreamConfig
 
@@ -39,6 +40,8 @@ INDEX_SCHEMA = pa.schema(
         pa.field(BATCH_COLUMN, pa.string(), nullable=False),
     ]
 )
+#: rows per row group of an index file: small enough for a lookup to skip most of them
+INDEX_ROW_GROUP = 16_384
 #: identifier types compared without case and surrounding blanks
 CASELESS_TYPES = frozenset({"email"})
 
@@ -117,12 +120,30 @@ def index_batch(lake: Lake, source: str, stream: StreamConfig, batch: str, files
     return index_batches(lake, source, stream, {batch: files}, salt)
 
 
+def _write(lake: Lake, source: str, stream: str, entries: pa.Table, predicate: str) -> None:
+    """Replace the index entries ``predicate`` selects with ``entries``, in one commit."""
+    from deltalake import WriterProperties, write_deltalake
+
+    write_deltalake(
+        lake.uri(index_path(lake, source, stream)),
+        entries.sort_by("subject_hash"),  # with small row groups, their statistics prune lookups
+        mode="overwrite",
+        predicate=predicate,
+        partition_by=[BATCH_COLUMN, "file"],
+        storage_options=dict(lake.storage_options),
+        configuration={"delta.dataSkippingNumIndexedCols": "1"},  # statistics of the hash only
+        writer_properties=WriterProperties(max_row_group_size=INDEX_ROW_GROUP),
+    )
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in sorted(values))
+
+
 def index_batches(
     lake: Lake, source: str, stream: StreamConfig, files: Mapping[str, Iterable[str]], salt: bytes
 ) -> int:
     """Replace the entries of several batches (batch -> its files) in one transaction."""
-    from deltalake import write_deltalake
-
     table_path = bronze_table_path(lake, source, stream.name)
     parts = []
     for batch, names in sorted(files.items()):
@@ -131,37 +152,72 @@ def index_batches(
             columns = [digests, pa.array([name] * len(digests), pa.string()), pa.array([batch] * len(digests))]
             parts.append(pa.table(columns, schema=INDEX_SCHEMA))
     entries = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
-    entries = entries.sort_by("subject_hash")  # neighbouring hashes in a file: its statistics prune lookups
-    batches = ", ".join(f"'{batch}'" for batch in sorted(files))
-    write_deltalake(
-        lake.uri(index_path(lake, source, stream.name)),
-        entries,
-        mode="overwrite",
-        predicate=f"{BATCH_COLUMN} in ({batches})",
-        partition_by=[BATCH_COLUMN],
-        storage_options=dict(lake.storage_options),
-        configuration={"delta.dataSkippingNumIndexedCols": "1"},  # statistics of the hash only
+    _write(lake, source, stream.name, entries, f"{BATCH_COLUMN} in ({_quoted(files)})")
+    return entries.num_rows
+
+
+def reindex_rewritten(
+    lake: Lake, source: str, stream: str, rewritten: Mapping[str, tuple[str, str | None]], erased: Iterable[int]
+) -> int:
+    """After an erasure: each rewritten file's entries, less the erased people's, under the
+    new file's name (none when it was left empty), in one commit; nothing is read again
+    but those files' index entries.
+
+    :param rewritten: old file -> (batch, new file or None)
+    """
+    import pyarrow.dataset as ds
+
+    index = lake.delta_table(index_path(lake, source, stream))
+    old = sorted(rewritten)
+    entries = index.to_pyarrow_dataset().to_table(filter=ds.field("file").isin(old))
+    entries = entries.filter(
+        pc.invert(pc.is_in(entries.column("subject_hash"), pa.array(sorted(set(erased)), pa.int64())))
+    )
+    renamed = pc.take(
+        pa.array([rewritten[name][1] for name in old], pa.string()),
+        pc.index_in(entries.column("file"), value_set=pa.array(old, pa.string())),
+    )
+    entries = entries.set_column(entries.schema.get_field_index("file"), "file", renamed).filter(pc.is_valid(renamed))
+    new = [name for _, name in rewritten.values() if name is not None]  # the written rows must match it too
+    _write(
+        lake, source, stream, entries.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA), f"file in ({_quoted(old + new)})"
     )
     return entries.num_rows
 
 
 def _indexed_files(index: Any) -> dict[str, set[str]]:
-    """Batch -> files the index names."""
+    """Batch -> files the index names (from its log: each file is a partition)."""
     if index is None:
         return {}
-    pairs = index.to_pyarrow_table(columns=["file", BATCH_COLUMN]).group_by([BATCH_COLUMN, "file"]).aggregate([])
+    actions = pa.table(index.get_add_actions(flatten=True))
     by_batch: dict[str, set[str]] = {}
-    for name, batch in zip(pairs.column("file").to_pylist(), pairs.column(BATCH_COLUMN).to_pylist(), strict=True):
-        by_batch.setdefault(batch, set()).add(name)
+    if actions.num_rows:
+        batches = actions.column(f"partition.{BATCH_COLUMN}").to_pylist()
+        for batch, name in zip(batches, actions.column("partition.file").to_pylist(), strict=True):
+            by_batch.setdefault(batch, set()).add(name)
     return by_batch
 
 
-def _table_files(table: Any) -> dict[str, set[str]]:
+def _table_files(table: Any, stream: StreamConfig) -> dict[str, set[str]]:
+    """Batch -> the table's files holding an identifier (by their statistics: a file whose
+    identifier columns are all null has no index entry)."""
     actions = pa.table(table.get_add_actions(flatten=True))
     by_batch: dict[str, set[str]] = {}
-    if actions.num_rows:
-        for batch in set(actions.column(f"partition.{BATCH_COLUMN}").to_pylist()):
-            by_batch[batch] = active_files(table, batch)
+    if not actions.num_rows:
+        return by_batch
+    counts = actions.column("num_records")
+    empty = pa.array([True] * actions.num_rows)
+    for column in stream.identifier_types:
+        nulls = f"null_count.{column}"
+        if nulls not in actions.column_names:
+            empty = pa.array([False] * actions.num_rows)
+            break
+        empty = pc.and_(empty, pc.fill_null(pc.equal(actions.column(nulls), counts), False))
+    batches = actions.column(f"partition.{BATCH_COLUMN}").to_pylist()
+    for name, batch, none in zip(actions.column("path").to_pylist(), batches, empty.to_pylist(), strict=True):
+        by_batch.setdefault(batch, set())
+        if not none:
+            by_batch[batch].add(name)
     return by_batch
 
 
@@ -170,13 +226,14 @@ def verified_index(lake: Lake, source: str, stream: StreamConfig, salt: bytes) -
 
     An entry for a file the table no longer holds, or a file of the table the index does
     not name, means the index missed a commit (a crash between the two, a table written
-    by other means): that batch is indexed again from the table's files.
+    by other means): that batch is indexed again from the table's files. Both sides are
+    read from the tables' logs, not their data.
     """
     table = lake.delta_table(bronze_table_path(lake, source, stream.name))
     if table is None:
         return []
     indexed = _indexed_files(lake.delta_table(index_path(lake, source, stream.name)))
-    held = _table_files(table)
+    held = _table_files(table, stream)
     stale = sorted(batch for batch in set(indexed) | set(held) if indexed.get(batch, set()) != held.get(batch, set()))
     if stale:
         log.warning(
@@ -186,7 +243,7 @@ def verified_index(lake: Lake, source: str, stream: StreamConfig, salt: bytes) -
     return stale
 
 
-def files_holding(lake: Lake, source: str, stream: str, hashes: Iterable[str]) -> dict[str, str]:
+def files_holding(lake: Lake, source: str, stream: str, hashes: Iterable[int]) -> dict[str, str]:
     """File (relative to the bronze table) -> batch, for every file holding one of ``hashes``."""
     import pyarrow.dataset as ds
 

@@ -30,12 +30,12 @@ import pyarrow.parquet as pq
 from sluice.erasure.index import (
     files_holding,
     identifier_hashes,
-    index_batches,
     normalise,
     normalised_column,
+    reindex_rewritten,
     verified_index,
 )
-from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table, bronze_table_path
+from sluice.lake.files import BATCH_COLUMN, bronze_table, bronze_table_path
 from sluice.lake.storage import Lake
 from sluice.sources import StreamConfig
 
@@ -134,12 +134,13 @@ def erase_from_table(
         schema = table.schema()
         min_max = min_max_columns(pa.schema(schema.to_arrow()), stream.record_key)
         now = int(time.time() * 1000)
-        actions, written, removed = [], [], 0
+        actions, written, removed, rewritten = [], [], 0, {}
         for name, batch in sorted(holding.items()):
             add, rows = _rewrite(lake, table_path, name, batch, erased, min_max)
             removed += rows
             partition = {BATCH_COLUMN: batch}
             actions.append(RemoveAction(name, data_change=True, deletion_timestamp=now, partition_values=partition))
+            rewritten[name] = (batch, add.path if add is not None else None)
             if add is not None:
                 actions.append(add)
                 written.append(add.path)
@@ -156,5 +157,5 @@ def erase_from_table(
         result.files_rewritten += len(holding)
         batches = sorted(set(holding.values()))
         result.batches = sorted(set(result.batches) | set(batches))
-        index_batches(lake, source, stream, {batch: active_files(table, batch) for batch in batches}, salt)
+        reindex_rewritten(lake, source, stream.name, rewritten, hashes)
     raise ErasureError(f"{result.table}: still holds the people after {COMMIT_ATTEMPTS} passes (concurrent writers)")
