@@ -143,3 +143,26 @@ def test_a_later_batch_that_sends_an_erased_person_again_drops_them_at_landing(t
     manifest = read_manifest(lake, "demo", "users", B4)
     assert (manifest["read"], manifest["landed"], manifest["quarantined"], manifest["suppressed"]) == (3, 1, 0, 2)
     assert [r for r in rows(lake) if r[2] == B4] == [(10, "jo@x.io", B4)]
+
+
+def test_a_driver_that_cannot_drop_erased_people_at_landing_has_them_dropped_at_the_commit(three_batches):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sluice.erasure.index import identifier_hashes
+    from sluice.erasure.suppression import suppress
+    from sluice.lake.bronze import commit_files
+
+    lake = three_batches
+    ada = {"email": {"ada@x.io"}, "user_id": {"1"}}
+    erase_from_table(lake, "demo", USERS, ada, SALT)
+    suppress(lake, identifier_hashes(ada, SALT))
+    # a file written by another driver (an Airbyte server) in its own folder of the table
+    path = lake.path("bronze", "demo", "users", "airbyte", "2026_11_21_0_0.parquet")
+    data = pa.table({"id": pa.array([1, 12], pa.int64()), "email": ["Ada@x.io", "kim@x.io"]})
+    with lake.open_output_stream(path) as out:
+        pq.write_table(data, out)
+    B4 = "20261121T000000Z"
+    result = commit_files(lake, "demo", USERS, B4, [path], landed_rows=2)
+    assert result["suppressed"] == 1
+    assert [r for r in rows(lake) if r[2] == B4] == [(12, "kim@x.io", B4)]

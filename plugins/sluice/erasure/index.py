@@ -243,17 +243,21 @@ def verified_index(lake: Lake, source: str, stream: StreamConfig, salt: bytes) -
     return stale
 
 
-def files_holding(lake: Lake, source: str, stream: str, hashes: Iterable[int]) -> dict[str, str]:
-    """File (relative to the bronze table) -> batch, for every file holding one of ``hashes``."""
+def files_holding(
+    lake: Lake, source: str, stream: str, hashes: Iterable[int], batch: str | None = None
+) -> dict[str, str]:
+    """File (relative to the bronze table) -> batch, for every file holding one of ``hashes``
+    (in ``batch`` only, when given: the other batches' index files are not read)."""
     import pyarrow.dataset as ds
 
     index = lake.delta_table(index_path(lake, source, stream))
     wanted = sorted(set(hashes))
     if index is None or not wanted:
         return {}
-    found = index.to_pyarrow_dataset().to_table(
-        columns=["file", BATCH_COLUMN], filter=ds.field("subject_hash").isin(wanted)
-    )
+    where = ds.field("subject_hash").isin(wanted)
+    if batch is not None:
+        where = (ds.field(BATCH_COLUMN) == batch) & where
+    found = index.to_pyarrow_dataset().to_table(columns=["file", BATCH_COLUMN], filter=where)
     return dict(zip(found.column("file").to_pylist(), found.column(BATCH_COLUMN).to_pylist(), strict=True))
 
 

@@ -109,6 +109,32 @@ def erase_from_table(
 
     :returns: files that held them, files rewritten, rows removed, the table version
     """
+    hashes = identifier_hashes({kind: identifiers.get(kind, ()) for _, kind in stream.identifiers}, salt)
+    return _erase(lake, source, stream, hashes, lambda data: matches(data, stream, identifiers), salt)
+
+
+def drop_suppressed(lake: Lake, source: str, stream: StreamConfig, batch: str, salt: bytes) -> TableErasure:
+    """Remove erased people's records from a batch just committed: those a driver landed
+    without dropping them (an Airbyte server's destination writes its own files)."""
+    from sluice.erasure.index import rows_of_hashes
+    from sluice.erasure.suppression import suppressed_hashes
+
+    hashes = suppressed_hashes(lake)
+    if not hashes:
+        return TableErasure(f"{source}/{stream.name}")
+    return _erase(lake, source, stream, hashes, lambda data: rows_of_hashes(data, stream, hashes, salt), salt, batch)
+
+
+def _erase(
+    lake: Lake,
+    source: str,
+    stream: StreamConfig,
+    hashes: set[int] | frozenset[int],
+    erased: Any,
+    salt: bytes,
+    batch: str | None = None,
+) -> TableErasure:
+    """Rewrite the files the index names for ``hashes`` without the rows ``erased`` marks."""
     from deltalake.exceptions import CommitFailedError
     from deltalake.transaction import RemoveAction
 
@@ -118,16 +144,11 @@ def erase_from_table(
     if lake.delta_table(bronze_table_path(lake, source, stream.name)) is None:
         return result
     table_path = bronze_table_path(lake, source, stream.name)
-    hashes = identifier_hashes({kind: identifiers.get(kind, ()) for _, kind in stream.identifiers}, salt)
-
-    def erased(data: pa.Table) -> pa.Array:
-        return matches(data, stream, identifiers)
-
     # a pass ends with a commit, or with nothing left to erase; a concurrent commit that
     # came first (or brought the people in again) makes another pass
     verified_index(lake, source, stream, salt)
     for _ in range(COMMIT_ATTEMPTS):
-        holding = files_holding(lake, source, stream.name, hashes)
+        holding = files_holding(lake, source, stream.name, hashes, batch)
         if not holding:
             return result
         table = bronze_table(lake, source, stream.name)
@@ -135,12 +156,12 @@ def erase_from_table(
         min_max = min_max_columns(pa.schema(schema.to_arrow()), stream.record_key)
         now = int(time.time() * 1000)
         actions, written, removed, rewritten = [], [], 0, {}
-        for name, batch in sorted(holding.items()):
-            add, rows = _rewrite(lake, table_path, name, batch, erased, min_max)
+        for name, held_in in sorted(holding.items()):
+            add, rows = _rewrite(lake, table_path, name, held_in, erased, min_max)
             removed += rows
-            partition = {BATCH_COLUMN: batch}
+            partition = {BATCH_COLUMN: held_in}
             actions.append(RemoveAction(name, data_change=True, deletion_timestamp=now, partition_values=partition))
-            rewritten[name] = (batch, add.path if add is not None else None)
+            rewritten[name] = (held_in, add.path if add is not None else None)
             if add is not None:
                 actions.append(add)
                 written.append(add.path)
@@ -155,7 +176,6 @@ def erase_from_table(
         result.rows_removed += removed
         result.files_holding += len(holding)
         result.files_rewritten += len(holding)
-        batches = sorted(set(holding.values()))
-        result.batches = sorted(set(result.batches) | set(batches))
+        result.batches = sorted(set(result.batches) | set(holding.values()))
         reindex_rewritten(lake, source, stream.name, rewritten, hashes)
     raise ErasureError(f"{result.table}: still holds the people after {COMMIT_ATTEMPTS} passes (concurrent writers)")

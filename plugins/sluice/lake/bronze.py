@@ -272,8 +272,9 @@ def commit_files(
         folder: in the batch's partition folder (see :func:`sluice.lake.files.batch_folder`)
         or a folder of the driver's not starting with ``_``; without the partition column
     :param landed_rows: rows the driver landed; the commit fails if the files hold others
-    :returns: rows, table version, files, bytes registered, files vacuumed, and the
-        erasure index's entries written for the batch
+    :returns: rows, table version, files, bytes registered, files vacuumed, the erasure
+        index's entries written for the batch, and records of erased people dropped (a
+        driver that does not drop them at landing)
     :raises BronzeCommitError: a file outside the table's folder, missing or not Parquet, a row count
         that does not match, or a column whose type conflicts with the table's
     """
@@ -315,12 +316,18 @@ def commit_files(
             log.info("%s: a concurrent commit came first (%s); committing again", table_name, exc)
     version = table.version()
     vacuumed = _vacuum(lake, table, table_path)
-    indexed = 0
+    indexed = suppressed = 0
     if stream.identifiers:  # the erasure index follows the commit (and is checked before use)
         from sluice import config
         from sluice.erasure.index import index_batch
+        from sluice.erasure.lake import drop_suppressed
 
-        indexed = index_batch(lake, source, stream, batch, [f.path for f in landed], config.erasure_salt())
+        salt = config.erasure_salt()
+        indexed = index_batch(lake, source, stream, batch, [f.path for f in landed], salt)
+        dropped = drop_suppressed(lake, source, stream, batch, salt)
+        if dropped.rows_removed:
+            log.info("%s batch %s: %d record(s) of erased people dropped", table_name, batch, dropped.rows_removed)
+            suppressed, version = dropped.rows_removed, dropped.version
     return {
         "rows": rows,
         "version": version,
@@ -328,6 +335,7 @@ def commit_files(
         "bytes": sum(f.size for f in landed),
         "vacuumed": vacuumed,
         "indexed": indexed,
+        "suppressed": suppressed,
     }
 
 
