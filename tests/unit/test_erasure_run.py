@@ -33,19 +33,15 @@ DECLARED = {
 }
 
 
-@pytest.fixture
-def stack(local_lake, tmp_path, monkeypatch):
-    """Two faker batches in the lake and the DuckDB bronze tables."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    monkeypatch.setenv("SLUICE_WAREHOUSE_PATH", str(warehouse))
-    monkeypatch.setenv("SLUICE_ERASURE_SALT", SALT.decode())
+def land(lake, load):
+    """Two faker batches in the lake, each loaded by ``load(stream, batch)``."""
     faker = load_source("faker")
     streams = {
         "users": (faker.stream("users"), stream_schema(USERS)),
         "purchases": (faker.stream("purchases"), stream_schema(PURCHASES)),
     }
     for batch, ids in ((B1, range(1, 6)), (B2, range(1, 4))):
-        landing = BatchLanding(local_lake, "faker", batch, streams)
+        landing = BatchLanding(lake, "faker", batch, streams)
         landing.add_all(
             {"stream": "users", "data": {"id": i, "email": f"u{i}@x.io", "name": f"Person {i}"}, "emitted_at": 1}
             for i in ids
@@ -53,8 +49,17 @@ def stack(local_lake, tmp_path, monkeypatch):
         landing.add_all({"stream": "purchases", "data": {"id": 100 + i, "user_id": i}, "emitted_at": 1} for i in ids)
         landing.publish(state=[])
         for name in streams:
-            commit_batch("faker", faker.stream(name), batch, local_lake)
-            duckdb_load.load_batch("faker", name, batch, local_lake, warehouse)
+            commit_batch("faker", faker.stream(name), batch, lake)
+            load(name, batch)
+
+
+@pytest.fixture
+def stack(local_lake, tmp_path, monkeypatch):
+    """Two faker batches in the lake and the DuckDB bronze tables."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("SLUICE_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.setenv("SLUICE_ERASURE_SALT", SALT.decode())
+    land(local_lake, lambda name, batch: duckdb_load.load_batch("faker", name, batch, local_lake, warehouse))
 
     def connect():
         return duckdb.connect(str(warehouse))
@@ -65,13 +70,14 @@ def stack(local_lake, tmp_path, monkeypatch):
 def held(connect, user_id):
     con = connect()
     try:
-        users = con.execute("select count(*) from bronze.faker__users where id = ?", [user_id]).fetchone()[0]
-        purchases = con.execute("select count(*) from bronze.faker__purchases where user_id = ?", [user_id]).fetchone()[
-            0
-        ]
+        cursor = con.cursor()
+        found = []
+        for table, column in (("faker__users", "id"), ("faker__purchases", "user_id")):
+            cursor.execute(f"select count(*) from bronze.{table} where {column} = {int(user_id)}")
+            found.append(cursor.fetchone()[0])
     finally:
         con.close()
-    return users, purchases
+    return tuple(found)
 
 
 def test_a_request_is_erased_everywhere_proven_audited_and_closed(stack):
@@ -145,3 +151,28 @@ def test_with_a_retention_the_purge_waits_until_it_is_due(stack, monkeypatch):
 def test_malformed_requests_are_refused_before_anything_is_recorded(conf, message):
     with pytest.raises(RequestError, match=message):
         parse_requests(conf, ["email", "user_id"])
+
+
+def test_on_snowflake_the_people_leave_every_warehouse_table_and_the_lake(local_lake, fakesnow_server, monkeypatch):
+    import snowflake.connector
+
+    from fakesnow_db import new_database
+    from sluice.warehouse import snowflake_load
+
+    monkeypatch.setenv("SLUICE_ERASURE_SALT", SALT.decode())
+    database = new_database(fakesnow_server)
+
+    def connect():
+        return snowflake.connector.connect(**fakesnow_server, database=database, schema="BRONZE")
+
+    loader = connect()
+    land(local_lake, lambda name, batch: snowflake_load.load_batch("faker", name, batch, loader, local_lake))
+    loader.close()
+    assert held(connect, 5) == (1, 1)
+    record_requests(local_lake, [ErasureRequest("sf", {"email": ["u5@x.io"]})])
+    result = erasure_run.process_request(local_lake, pending_requests(local_lake)[0], SALT, connect, None)
+    assert result["state"] == "done" and held(connect, 5) == (0, 0) and held(connect, 1) == (2, 2)
+    assert audit.steps(local_lake, "sf")["erased_warehouse"]["rows_removed"] == {
+        "bronze.faker__users": 1,
+        "bronze.faker__purchases": 1,
+    }
