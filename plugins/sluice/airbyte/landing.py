@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from sluice.ingest.landing import LandingError, manifest_path
+from sluice.ingest.landing import LandingError, write_manifest
 from sluice.lake.storage import Lake
 
 SYNC_ID_COLUMN = "_airbyte_meta.sync_id"
@@ -171,8 +171,8 @@ def collect_job(
             "files": [lake.relative(path) for path, _, _ in entries],
             "airbyte_job_id": job_id,
         }
-    for stream, manifest in manifests.items():
-        lake.write_bytes(manifest_path(lake, source, stream, batch), json.dumps(manifest, indent=2).encode())
+    for manifest in manifests.values():
+        write_manifest(lake, manifest)
     if lake.exists(_rejected_path(lake, source, batch)):
         lake.delete_files([_rejected_path(lake, source, batch)])
     return manifests

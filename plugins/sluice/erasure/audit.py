@@ -41,8 +41,6 @@ def append(
     details: Mapping[str, Any] | None = None,
     received_at: datetime | None = None,
 ) -> None:
-    from deltalake import write_deltalake
-
     row = {
         "request_id": request_id,
         "subject_hash": subject_hash,
@@ -51,12 +49,7 @@ def append(
         "received_at": received_at,
         "details": json.dumps(details or {}, sort_keys=True, default=str),
     }
-    write_deltalake(
-        lake.uri(audit_path(lake)),
-        pa.Table.from_pylist([row], schema=SCHEMA),
-        mode="append",
-        storage_options=dict(lake.storage_options),
-    )
+    lake.append_to_table(audit_path(lake), pa.Table.from_pylist([row], schema=SCHEMA))
 
 
 def steps(lake: Lake, request_id: str) -> dict[str, dict[str, Any]]:

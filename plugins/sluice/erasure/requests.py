@@ -75,8 +75,6 @@ def parse_requests(conf: Any, declared: Iterable[str]) -> list[ErasureRequest]:
 
 def record_requests(lake: Lake, requests: Iterable[ErasureRequest]) -> int:
     """Append requests to the table (one commit); those already there are not added again."""
-    from deltalake import write_deltalake
-
     known = {request.request_id for request in pending_requests(lake)}
     now = datetime.now(UTC)
     rows = [
@@ -87,20 +85,13 @@ def record_requests(lake: Lake, requests: Iterable[ErasureRequest]) -> int:
         for value in values
     ]
     if rows:
-        write_deltalake(
-            lake.uri(requests_path(lake)),
-            pa.Table.from_pylist(rows, schema=SCHEMA),
-            mode="append",
-            storage_options=dict(lake.storage_options),
-        )
+        lake.append_to_table(requests_path(lake), pa.Table.from_pylist(rows, schema=SCHEMA))
     return len({row["request_id"] for row in rows})
 
 
 def add_identifiers(lake: Lake, request: ErasureRequest, identifiers: Mapping[str, Iterable[str]]) -> int:
     """Keep identifiers resolved for a request with it, so a retry finds them even after
     the rows linking them were erased; returns how many were new."""
-    from deltalake import write_deltalake
-
     given = {(kind, value) for kind, values in request.identifiers.items() for value in values}
     now = request.received_at or datetime.now(UTC)
     rows = [
@@ -110,12 +101,7 @@ def add_identifiers(lake: Lake, request: ErasureRequest, identifiers: Mapping[st
         if (kind, value) not in given
     ]
     if rows:
-        write_deltalake(
-            lake.uri(requests_path(lake)),
-            pa.Table.from_pylist(rows, schema=SCHEMA),
-            mode="append",
-            storage_options=dict(lake.storage_options),
-        )
+        lake.append_to_table(requests_path(lake), pa.Table.from_pylist(rows, schema=SCHEMA))
     return len(rows)
 
 

@@ -38,7 +38,7 @@ from sluice.erasure.requests import ErasureRequest, add_identifiers, close_reque
 from sluice.erasure.resolve import RequestError, resolve
 from sluice.erasure.suppression import suppress
 from sluice.erasure.verify import declared_columns, scan_lake
-from sluice.erasure.warehouse import erase_from_warehouse, match_condition
+from sluice.erasure.warehouse import erase_from_warehouse, existing_tables, match_condition
 from sluice.lake.storage import Lake
 from sluice.sources import SourceConfig, load_source, source_names
 
@@ -67,12 +67,11 @@ def _lake_order(sources: list[SourceConfig]) -> list[tuple[SourceConfig, Any]]:
 
 def _warehouse_residue(connection: Any, tables: list[PersonalTable], identifiers: Mapping[str, set[str]]) -> dict:
     cursor = connection.cursor()
-    cursor.execute("select lower(table_schema) || '.' || lower(table_name) from information_schema.tables")
-    present = {row[0] for row in cursor.fetchall()}
+    present = existing_tables(cursor, tables)
     residue = {}
     for table in tables:
         condition = match_condition(table, identifiers)
-        if table.store != "warehouse" or table.name.lower() not in present or condition is None:
+        if table.store != "warehouse" or table.name not in present or condition is None:
             continue
         schema, name = table.name.split(".", 1)
         cursor.execute(f'select count(*) from "{schema}"."{name}" where {condition}')

@@ -30,14 +30,7 @@ def suppressed_hashes(lake: Lake) -> frozenset[int]:
 def suppress(lake: Lake, hashes: Iterable[int]) -> int:
     """Add ``hashes`` to the list (those already there are not added again); returns how
     many were new."""
-    from deltalake import write_deltalake
-
     new = sorted(set(hashes) - suppressed_hashes(lake))
     if new:
-        write_deltalake(
-            lake.uri(suppression_path(lake)),
-            pa.table({"subject_hash": pa.array(new, pa.int64())}),
-            mode="append",
-            storage_options=dict(lake.storage_options),
-        )
+        lake.append_to_table(suppression_path(lake), pa.table({"subject_hash": pa.array(new, pa.int64())}))
     return len(new)

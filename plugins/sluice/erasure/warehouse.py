@@ -40,7 +40,8 @@ def match_condition(table: PersonalTable, identifiers: Mapping[str, Iterable[str
     return " or ".join(terms) or None
 
 
-def _existing(cursor: Any, tables: Iterable[PersonalTable]) -> set[str]:
+def existing_tables(cursor: Any, tables: Iterable[PersonalTable]) -> set[str]:
+    """The names of ``tables`` the warehouse holds."""
     cursor.execute("select lower(table_schema), lower(table_name) from information_schema.tables")
     present = {f"{schema}.{name}" for schema, name in cursor.fetchall()}
     return {table.name for table in tables if table.name.lower() in present}
@@ -55,7 +56,7 @@ def erase_from_warehouse(
     """
     tables = [t for t in tables if t.store == "warehouse" and t.kind == "table"]
     cursor = connection.cursor()
-    existing = _existing(cursor, tables)
+    existing = existing_tables(cursor, tables)
     removed: dict[str, int] = {}
     cursor.execute("begin")
     try:

@@ -81,6 +81,12 @@ def manifest_path(lake: Lake, source: str, stream: str, batch: str) -> str:
     return lake.path("landing", source, stream, f"batch={batch}.json")
 
 
+def write_manifest(lake: Lake, manifest: Mapping[str, Any]) -> None:
+    """Publish a stream's batch: its manifest, written whole (see :func:`read_manifest`)."""
+    path = manifest_path(lake, manifest["source"], manifest["stream"], manifest["batch"])
+    lake.write_bytes(path, json.dumps(manifest, indent=2).encode())
+
+
 def read_manifest(lake: Lake, source: str, stream: str, batch: str) -> dict[str, Any]:
     """The published landing of a stream's batch: source, stream, batch, attempt, read,
     landed, quarantined, bytes and files (paths relative to the lake root, in part order).
@@ -469,7 +475,7 @@ class BatchLanding:
         for name, manifest in manifests.items():
             path = manifest_path(self.lake, self.source, name, self.batch)
             replaced[name] = self.lake.read_json(path)
-            self.lake.write_bytes(path, json.dumps(manifest, indent=2).encode())
+            write_manifest(self.lake, manifest)
             self._published.add(name)
         save_state(self.lake, self.source, self.batch, state or [])
         for name, manifest in manifests.items():

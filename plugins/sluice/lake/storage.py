@@ -72,6 +72,12 @@ class Lake:
         except TableNotFoundError:
             return None
 
+    def append_to_table(self, path: str, rows: Any) -> None:
+        """Append ``rows`` (Arrow) to the Delta table at ``path`` in one commit (created if need be)."""
+        from deltalake import write_deltalake
+
+        write_deltalake(self.uri(path), rows, mode="append", storage_options=dict(self.storage_options))
+
     def exists(self, path: str) -> bool:
         from pyarrow.fs import FileType
 
