@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from test_erasure_index import B1, B2, SALT, USERS, land_and_commit
 
@@ -54,11 +56,12 @@ def test_erasing_rewrites_only_the_files_holding_the_person_in_one_commit(three_
 def test_an_ingestion_commit_racing_the_erasure_survives_and_the_erasure_completes(three_batches, monkeypatch):
     lake = three_batches
     B4 = "20261120T180000Z"
-    rewrite, raced = erasure_lake._rewrite, []
+    rewrite, raced, once = erasure_lake._rewrite, [], threading.Lock()
 
     def racing_rewrite(*args, **kwargs):
-        if not raced:  # another writer commits a batch while the erasure prepares its files
-            raced.append(land_and_commit(lake, B4, [(10, "jo@x.io"), (1, "ada@x.io")]))
+        with once:  # files are rewritten on several threads
+            if not raced:  # another writer commits a batch while the erasure prepares its files
+                raced.append(land_and_commit(lake, B4, [(10, "jo@x.io"), (1, "ada@x.io")]))
         return rewrite(*args, **kwargs)
 
     monkeypatch.setattr(erasure_lake, "_rewrite", racing_rewrite)

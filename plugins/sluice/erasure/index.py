@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
+import json
 import logging
 import posixpath
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,7 +46,10 @@ INDEX_SCHEMA = pa.schema(
     ]
 )
 #: rows per row group of an index file: small enough for a lookup to skip most of them
-INDEX_ROW_GROUP = 16_384
+INDEX_ROW_GROUP = 4_096
+#: threads reading, hashing and writing index files
+WORKERS = 4
+COMMIT_ATTEMPTS = 5
 #: identifier types compared without case and surrounding blanks
 CASELESS_TYPES = frozenset({"email"})
 
@@ -120,24 +128,99 @@ def index_batch(lake: Lake, source: str, stream: StreamConfig, batch: str, files
     return index_batches(lake, source, stream, {batch: files}, salt)
 
 
-def _write(lake: Lake, source: str, stream: str, entries: pa.Table, predicate: str) -> None:
-    """Replace the index entries ``predicate`` selects with ``entries``, in one commit."""
-    from deltalake import WriterProperties, write_deltalake
+def in_parallel(function: Any, items: Iterable[Any]) -> list[Any]:
+    """``function`` over ``items`` on a few threads (reading, hashing and writing Parquet
+    release the GIL), in order."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    write_deltalake(
-        lake.uri(index_path(lake, source, stream)),
-        entries.sort_by("subject_hash"),  # with small row groups, their statistics prune lookups
-        mode="overwrite",
-        predicate=predicate,
-        partition_by=[BATCH_COLUMN, "file"],
-        storage_options=dict(lake.storage_options),
-        configuration={"delta.dataSkippingNumIndexedCols": "1"},  # statistics of the hash only
-        writer_properties=WriterProperties(max_row_group_size=INDEX_ROW_GROUP),
+    items = list(items)
+    if len(items) < 2:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), WORKERS)) as pool:
+        return list(pool.map(function, items))
+
+
+def _entry_file(lake: Lake, folder: str, batch: str, name: str, hashes: pa.Array) -> Any:
+    """Write one data file's entries, sorted (with small row groups, a lookup reads only
+    the groups whose range holds a wanted hash); returns its add action."""
+    from deltalake.transaction import AddAction
+
+    from sluice.lake.bronze import file_stats
+
+    entries = pa.table({"subject_hash": pc.take(hashes, pc.sort_indices(hashes))})
+    sink = io.BytesIO()
+    # salted hashes are random bits: compressing or dictionary-encoding them gains nothing
+    pq.write_table(entries, sink, compression="none", use_dictionary=False, row_group_size=INDEX_ROW_GROUP)
+    payload = sink.getvalue()
+    path = f"entries/{uuid.uuid4().hex}.parquet"
+    lake.write_bytes(posixpath.join(folder, path), payload)
+    stats = file_stats(pq.read_metadata(pa.BufferReader(payload)), ["subject_hash"])
+    return AddAction(
+        path=path,
+        size=len(payload),
+        partition_values={BATCH_COLUMN: batch, "file": name},
+        modification_time=int(time.time() * 1000),
+        data_change=True,
+        stats=json.dumps(stats, separators=(",", ":")),
     )
 
 
-def _quoted(values: Iterable[str]) -> str:
-    return ", ".join("'" + value.replace("'", "''") + "'" for value in sorted(values))
+def _entries(index: Any) -> list[tuple[str, str, str]]:
+    """(index file, batch, data file) of every index file, from the index's log (index
+    files as the log names them: URIs, read through ``unquote``)."""
+    if index is None:
+        return []
+    actions = pa.table(index.get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return []
+    columns = ("path", f"partition.{BATCH_COLUMN}", "partition.file")
+    return list(zip(*(actions.column(name).to_pylist() for name in columns), strict=True))
+
+
+def _commit(lake: Lake, source: str, stream: str, written: list[tuple[str, str, pa.Array]], replaced: Any) -> None:
+    """Commit the entries ``written`` ((batch, data file, hashes) each) and remove, in the
+    same transaction, the entries of every (batch, data file) ``replaced`` selects."""
+    from deltalake import Schema
+    from deltalake.exceptions import CommitFailedError, DeltaError
+    from deltalake.transaction import RemoveAction, create_table_with_add_actions
+
+    folder = index_path(lake, source, stream)
+    adds = in_parallel(lambda item: _entry_file(lake, folder, *item), [item for item in written if len(item[2])])
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        index = lake.delta_table(folder)
+        try:
+            if index is None:
+                create_table_with_add_actions(
+                    lake.uri(folder),
+                    Schema.from_arrow(INDEX_SCHEMA),
+                    adds,
+                    mode="error",
+                    partition_by=[BATCH_COLUMN, "file"],
+                    configuration={"delta.dataSkippingNumIndexedCols": "1"},  # statistics of the hash only
+                    storage_options=dict(lake.storage_options),
+                )
+                return
+            now = int(time.time() * 1000)
+            removes = [
+                RemoveAction(
+                    unquote(path),  # written to the log encoded again
+                    data_change=True,
+                    deletion_timestamp=now,
+                    partition_values={BATCH_COLUMN: batch, "file": name},
+                )
+                for path, batch, name in _entries(index)
+                if replaced(batch, name)
+            ]
+            if removes or adds:
+                index.create_write_transaction(
+                    removes + adds, mode="append", schema=index.schema(), partition_by=[BATCH_COLUMN, "file"]
+                )
+            return
+        except DeltaError as error:
+            raced = isinstance(error, CommitFailedError) or "already exists" in str(error)
+            if not raced or attempt == COMMIT_ATTEMPTS:
+                raise
+            log.info("the erasure index of %s.%s: a concurrent commit came first (%s)", source, stream, error)
 
 
 def index_batches(
@@ -145,15 +228,15 @@ def index_batches(
 ) -> int:
     """Replace the entries of several batches (batch -> its files) in one transaction."""
     table_path = bronze_table_path(lake, source, stream.name)
-    parts = []
-    for batch, names in sorted(files.items()):
-        for name in sorted(names):
-            digests = file_hashes(lake, posixpath.join(table_path, name), stream, salt)
-            columns = [digests, pa.array([name] * len(digests), pa.string()), pa.array([batch] * len(digests))]
-            parts.append(pa.table(columns, schema=INDEX_SCHEMA))
-    entries = pa.concat_tables(parts) if parts else INDEX_SCHEMA.empty_table()
-    _write(lake, source, stream.name, entries, f"{BATCH_COLUMN} in ({_quoted(files)})")
-    return entries.num_rows
+    named = [(batch, name) for batch, names in sorted(files.items()) for name in sorted(names)]
+
+    def entries(item: tuple[str, str]) -> tuple[str, str, pa.Array]:
+        return (*item, file_hashes(lake, posixpath.join(table_path, item[1]), stream, salt))
+
+    written = in_parallel(entries, named)
+    batches = set(files)
+    _commit(lake, source, stream.name, written, lambda batch, _: batch in batches)
+    return sum(len(hashes) for _, _, hashes in written)
 
 
 def reindex_rewritten(
@@ -165,36 +248,33 @@ def reindex_rewritten(
 
     :param rewritten: old file -> (batch, new file or None)
     """
-    import pyarrow.dataset as ds
+    folder = index_path(lake, source, stream)
+    erased_hashes = pa.array(sorted(set(erased)), pa.int64())
+    paths: dict[str, list[str]] = {}
+    for path, _, name in _entries(lake.delta_table(folder)):
+        paths.setdefault(name, []).append(path)
 
-    index = lake.delta_table(index_path(lake, source, stream))
-    old = sorted(rewritten)
-    entries = index.to_pyarrow_dataset().to_table(filter=ds.field("file").isin(old))
-    entries = entries.filter(
-        pc.invert(pc.is_in(entries.column("subject_hash"), pa.array(sorted(set(erased)), pa.int64())))
-    )
-    renamed = pc.take(
-        pa.array([rewritten[name][1] for name in old], pa.string()),
-        pc.index_in(entries.column("file"), value_set=pa.array(old, pa.string())),
-    )
-    entries = entries.set_column(entries.schema.get_field_index("file"), "file", renamed).filter(pc.is_valid(renamed))
-    new = [name for _, name in rewritten.values() if name is not None]  # the written rows must match it too
-    _write(
-        lake, source, stream, entries.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA), f"file in ({_quoted(old + new)})"
-    )
-    return entries.num_rows
+    def entries(old: str) -> tuple[str, str, pa.Array] | None:
+        batch, new = rewritten[old]
+        if new is None:
+            return None
+        kept = []
+        for path in paths.get(old, ()):
+            with lake.fs.open_input_file(posixpath.join(folder, unquote(path))) as file:
+                hashes = pq.read_table(file).column("subject_hash").combine_chunks()
+            kept.append(hashes.filter(pc.invert(pc.is_in(hashes, value_set=erased_hashes))))
+        return batch, new, pa.concat_arrays(kept) if kept else pa.array([], pa.int64())
+
+    written = [item for item in in_parallel(entries, sorted(rewritten)) if item is not None]
+    _commit(lake, source, stream, written, lambda _, name: name in rewritten)
+    return sum(len(hashes) for _, _, hashes in written)
 
 
 def _indexed_files(index: Any) -> dict[str, set[str]]:
     """Batch -> files the index names (from its log: each file is a partition)."""
-    if index is None:
-        return {}
-    actions = pa.table(index.get_add_actions(flatten=True))
     by_batch: dict[str, set[str]] = {}
-    if actions.num_rows:
-        batches = actions.column(f"partition.{BATCH_COLUMN}").to_pylist()
-        for batch, name in zip(batches, actions.column("partition.file").to_pylist(), strict=True):
-            by_batch.setdefault(batch, set()).add(name)
+    for _, batch, name in _entries(index):
+        by_batch.setdefault(batch, set()).add(name)
     return by_batch
 
 
@@ -247,18 +327,38 @@ def files_holding(
     lake: Lake, source: str, stream: str, hashes: Iterable[int], batch: str | None = None
 ) -> dict[str, str]:
     """File (relative to the bronze table) -> batch, for every file holding one of ``hashes``
-    (in ``batch`` only, when given: the other batches' index files are not read)."""
-    import pyarrow.dataset as ds
+    (in ``batch`` only, when given: the other batches' index files are not read).
 
-    index = lake.delta_table(index_path(lake, source, stream))
-    wanted = sorted(set(hashes))
-    if index is None or not wanted:
+    Each index file is sorted, in small row groups: only the groups whose range holds a
+    wanted hash are read, so a lookup of a few people reads a small part of the index."""
+    import numpy as np
+
+    wanted = np.array(sorted(set(hashes)), dtype=np.int64)
+    folder = index_path(lake, source, stream)
+    entries = [entry for entry in _entries(lake.delta_table(folder)) if batch is None or entry[1] == batch]
+    if not len(wanted) or not entries:
         return {}
-    where = ds.field("subject_hash").isin(wanted)
-    if batch is not None:
-        where = (ds.field(BATCH_COLUMN) == batch) & where
-    found = index.to_pyarrow_dataset().to_table(columns=["file", BATCH_COLUMN], filter=where)
-    return dict(zip(found.column("file").to_pylist(), found.column(BATCH_COLUMN).to_pylist(), strict=True))
+    value_set = pa.array(wanted)
+
+    def holds(path: str) -> bool:
+        with lake.fs.open_input_file(posixpath.join(folder, unquote(path))) as file:
+            parquet = pq.ParquetFile(file)
+            groups = []
+            for number in range(parquet.metadata.num_row_groups):
+                statistics = parquet.metadata.row_group(number).column(0).statistics
+                if statistics is None or not statistics.has_min_max:
+                    groups.append(number)
+                    continue
+                first = np.searchsorted(wanted, statistics.min)
+                if first < len(wanted) and wanted[first] <= statistics.max:
+                    groups.append(number)
+            if not groups:
+                return False
+            found = parquet.read_row_groups(groups, columns=["subject_hash"]).column(0)
+        return bool(pc.any(pc.is_in(found, value_set=value_set)).as_py())
+
+    hits = in_parallel(lambda entry: holds(entry[0]), entries)
+    return {name: held_in for (_, held_in, name), hit in zip(entries, hits, strict=True) if hit}
 
 
 def identifier_hashes(identifiers: Mapping[str, Iterable[Any]], salt: bytes) -> set[int]:
