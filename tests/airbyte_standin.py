@@ -246,7 +246,10 @@ def _snowflake_type(arrow_type: Any) -> str:
 def _write_snowflake(config: dict[str, Any], connection: dict[str, Any], stream: str, table: Any) -> int:
     """Where and how Airbyte's Snowflake destination writes a stream: a table named after
     it (upper case) in the connection's namespace or the destination's schema, with the
-    ``_AIRBYTE_*`` columns first and objects as VARIANT; rows are appended."""
+    ``_AIRBYTE_*`` columns first and objects as VARIANT; rows are appended. Each record
+    is also appended whole, as ``_AIRBYTE_DATA``, to its raw table
+    ``<raw_data_schema>.<SCHEMA>_RAW__STREAM_<STREAM>`` (schema ``AIRBYTE_INTERNAL`` unless
+    the destination sets another)."""
     import snowflake.connector
 
     schema = (connection.get("namespaceFormat") or config["schema"]).upper()
@@ -283,6 +286,24 @@ def _write_snowflake(config: dict[str, Any], connection: dict[str, Any], stream:
             cursor.execute(
                 f"INSERT INTO {name} SELECT {select} FROM VALUES {', '.join([placeholders] * len(chunk))}",
                 [value for row in chunk for value in row],
+            )
+        raw_schema = (config.get("raw_data_schema") or "airbyte_internal").upper()
+        raw = f'"{config["database"].upper()}"."{raw_schema}"."{schema}_RAW__STREAM_{stream.upper()}"'
+        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{config["database"].upper()}"."{raw_schema}"')
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {raw} (_AIRBYTE_RAW_ID VARCHAR, _AIRBYTE_EXTRACTED_AT TIMESTAMP_TZ,"
+            " _AIRBYTE_LOADED_AT TIMESTAMP_TZ, _AIRBYTE_DATA VARIANT, _AIRBYTE_META VARIANT)"
+        )
+        for record in table.to_pylist():
+            data = {key: value for key, value in record.items() if not key.startswith("_airbyte_")}
+            cursor.execute(
+                f"INSERT INTO {raw} SELECT %s, %s::TIMESTAMP_TZ, current_timestamp, PARSE_JSON(%s), PARSE_JSON(%s)",
+                (
+                    record["_airbyte_raw_id"],
+                    record["_airbyte_extracted_at"].isoformat(),
+                    json.dumps(data, default=str),
+                    json.dumps(record["_airbyte_meta"]),
+                ),
             )
     finally:
         server.close()

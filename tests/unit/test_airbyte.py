@@ -56,7 +56,8 @@ def airbyte(standin, moto_s3, monkeypatch, tmp_path):
     (tmp_path / "include" / "sources" / "shop.yml").write_text(
         "driver: airbyte\n"
         f"airbyte: {{connection_id: {connection_id}}}\n"
-        "streams:\n  users: {record_key: id, subject_key: email}\n  purchases: {record_key: id}\n"
+        "streams:\n  users: {record_key: id, subject_key: email, identifiers: {email: email, id: user_id}}\n"
+        "  purchases: {record_key: id, subject_key: user_id, identifiers: {user_id: user_id}}\n"
     )
     monkeypatch.setenv("SLUICE_INCLUDE_DIR", str(tmp_path / "include"))
     connect(monkeypatch, standin)
@@ -351,7 +352,8 @@ def warehouse_connection(standin, snowflake, fakesnow_server, monkeypatch, tmp_p
     (tmp_path / "include" / "sources" / "crm.yml").write_text(
         "driver: airbyte\n"
         f"airbyte: {{connection_id: {connection_id}, destination: warehouse}}\n"
-        "streams:\n  users: {record_key: id, subject_key: email}\n  purchases: {record_key: id}\n"
+        "streams:\n  users: {record_key: id, subject_key: email, identifiers: {email: email, id: user_id}}\n"
+        "  purchases: {record_key: id, subject_key: user_id, identifiers: {user_id: user_id}}\n"
     )
     monkeypatch.setenv("SLUICE_INCLUDE_DIR", str(tmp_path / "include"))
     connect(monkeypatch, standin)
@@ -413,3 +415,56 @@ def test_a_connection_into_the_warehouse_is_checked_by_job_and_read_through_bron
         land(third).execute({})
     cursor.execute("SELECT count(DISTINCT _sluice_batch) FROM bronze.crm__purchases")
     assert cursor.fetchone() == (2,)
+
+
+def test_an_erasure_removes_the_person_from_every_table_the_connection_wrote(
+    warehouse_connection, standin, snowflake, fakesnow_server, tmp_path, monkeypatch
+):
+    from snowflake import connector
+
+    from sluice.airbyte.operators import AirbyteSyncOperator
+    from sluice.erasure import audit
+    from sluice.erasure import run as erasure_run
+    from sluice.erasure.requests import ErasureRequest, pending_requests, record_requests
+    from sluice.lake.storage import open_lake
+
+    monkeypatch.setenv("SLUICE_ERASURE_SALT", "airbyte-salt")
+    warehouse_connection()
+    for batch in (BATCH, "20261120T060000Z"):
+        AirbyteSyncOperator(task_id="land", source="crm", batch=batch, wait_seconds=0.05, deferrable=False).execute({})
+    cursor = snowflake.cursor()
+
+    def held():
+        counts = {}
+        for table, where in (
+            ("airbyte_raw.users", "email = 'u3@x.io'"),
+            ("airbyte_raw.purchases", "user_id = 3"),
+            ("airbyte_internal.airbyte_raw_raw__stream_users", "_airbyte_data:email::varchar = 'u3@x.io'"),
+            ("airbyte_internal.airbyte_raw_raw__stream_purchases", "_airbyte_data:user_id::varchar = '3'"),
+            ("bronze.crm__purchases", "user_id = 3"),
+        ):
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}")
+            counts[table] = cursor.fetchone()[0]
+        return counts
+
+    before = held()
+    assert before == dict.fromkeys(before, 4) | {
+        "airbyte_raw.users": 2,
+        "airbyte_internal.airbyte_raw_raw__stream_users": 2,
+    }, "two syncs: the person's user row and two purchases each, typed and raw"
+    cursor.execute("SELECT count(*) FROM airbyte_raw.purchases")
+    purchases = cursor.fetchone()[0]
+
+    lake = open_lake(str(tmp_path / "lake"))
+    record_requests(lake, [ErasureRequest("crm-1", {"email": ["U3@x.io"]})])
+
+    def connect():
+        return connector.connect(**fakesnow_server, database=snowflake.database, schema="BRONZE")
+
+    result = erasure_run.process_request(lake, pending_requests(lake)[0], b"airbyte-salt", connect, None)
+    assert result["state"] == "done"
+    assert set(held().values()) == {0}, "resolved from the email to the user id, raw tables included"
+    cursor.execute("SELECT count(*) FROM airbyte_raw.purchases")
+    assert cursor.fetchone()[0] == purchases - 4, "nobody else's rows"
+    removed = audit.steps(lake, "crm-1")["erased_warehouse"]["rows_removed"]
+    assert removed["AIRBYTE_INTERNAL.AIRBYTE_RAW_RAW__STREAM_USERS"] == 2 and removed["AIRBYTE_RAW.PURCHASES"] == 4

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import duckdb
+import pyarrow.compute as pc
 import pytest
 
 from sluice.erasure import audit
@@ -176,3 +177,36 @@ def test_on_snowflake_the_people_leave_every_warehouse_table_and_the_lake(local_
         "bronze.faker__users": 1,
         "bronze.faker__purchases": 1,
     }
+
+
+@pytest.mark.s3
+def test_on_the_s3_server_a_request_leaves_nothing_in_the_lake(radosgw, tmp_path, monkeypatch):
+    from s3servers import use_bucket
+    from sluice.lake.storage import open_lake
+
+    lake = open_lake(use_bucket(radosgw, monkeypatch))
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("SLUICE_ERASURE_SALT", SALT.decode())
+    land(lake, lambda name, batch: duckdb_load.load_batch("faker", name, batch, lake, warehouse))
+
+    def connect():
+        return duckdb.connect(str(warehouse))
+
+    before = (
+        bronze_table(lake, "faker", "users")
+        .to_pyarrow_table()
+        .sort_by([("id", "ascending"), ("_sluice_batch", "ascending")])
+    )
+    record_requests(lake, [ErasureRequest("s3", {"email": ["u1@x.io"]}), ErasureRequest("s3b", {"user_id": ["2"]})])
+    for request in pending_requests(lake):
+        assert erasure_run.process_request(lake, request, SALT, connect, None)["state"] == "done"
+    assert held(connect, 1) == held(connect, 2) == (0, 0) and held(connect, 3) == (2, 2)
+    for user_id in (1, 2):
+        assert scan_lake(lake, {"email": {f"u{user_id}@x.io"}, "user_id": {str(user_id)}}, DECLARED) == []
+    after = (
+        bronze_table(lake, "faker", "users")
+        .to_pyarrow_table()
+        .sort_by([("id", "ascending"), ("_sluice_batch", "ascending")])
+    )
+    others = before.filter(pc.greater(before.column("id"), 2))
+    assert after.select(others.column_names).equals(others), "the other people's rows are untouched"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sluice.lake.files import bronze_table_path
@@ -117,8 +118,23 @@ def lake_folders(
     return folders
 
 
-def check_warehouse_destination(source: SourceConfig, connection: dict[str, Any], destination: dict[str, Any]) -> str:
-    """The schema the connection's Snowflake destination writes the streams' tables in."""
+@dataclass(frozen=True)
+class WarehouseDestination:
+    """Where a connection's Snowflake destination writes.
+
+    :param schema: the schema of the streams' tables (one per stream, named after it)
+    :param raw_schema: the schema of Airbyte's raw tables (``<schema>_raw__stream_<stream>``,
+        each record whole in ``_airbyte_data``), which it keeps beside the typed ones
+    """
+
+    schema: str
+    raw_schema: str = "airbyte_internal"
+
+
+def check_warehouse_destination(
+    source: SourceConfig, connection: dict[str, Any], destination: dict[str, Any]
+) -> WarehouseDestination:
+    """Where the connection's Snowflake destination writes the streams' tables."""
     where = _where(source, connection)
     kind = destination.get("destinationType")
     if kind not in SNOWFLAKE_TYPES:
@@ -133,6 +149,7 @@ def check_warehouse_destination(source: SourceConfig, connection: dict[str, Any]
         raise DestinationError(f"{where}: a warehouse destination needs the warehouse on Snowflake (SLUICE_WAREHOUSE)")
     check_streams(source, connection)
     config = destination.get("configuration") or {}
+    raw_schema = str(config.get("raw_data_schema") or "airbyte_internal")
     if connection.get("namespaceDefinition") == "custom_format" and connection.get("namespaceFormat"):
-        return str(connection["namespaceFormat"])
-    return str(config.get("schema") or "PUBLIC")
+        return WarehouseDestination(str(connection["namespaceFormat"]), raw_schema)
+    return WarehouseDestination(str(config.get("schema") or "PUBLIC"), raw_schema)

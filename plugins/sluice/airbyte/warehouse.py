@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sluice.airbyte.destination import WarehouseDestination
 from sluice.ingest.landing import LandingError
 from sluice.sources import SourceConfig
 from sluice.warehouse.snowflake_load import ident
@@ -23,11 +24,11 @@ JOBS_TABLE = "_SLUICE_AIRBYTE_JOBS"
 
 
 def check_job_tables(
-    source: SourceConfig, schema: str, job: Mapping[str, Any], batch: str, bronze: str = "BRONZE"
+    source: SourceConfig, destination: WarehouseDestination, job: Mapping[str, Any], batch: str, bronze: str = "BRONZE"
 ) -> dict[str, int]:
     """Count the job's records per stream, then publish the job as the batch's bronze.
 
-    :param schema: the schema the destination writes the streams' tables in
+    :param destination: where the destination writes the streams' tables
     :param bronze: the warehouse's bronze schema, where the views are
     :returns: per stream, the job's records
     :raises LandingError: the tables hold another count than the job reports (nothing is
@@ -36,6 +37,7 @@ def check_job_tables(
     from sluice.warehouse.snowflake_hook import snowflake_connection
 
     job_id = int(job["jobId"])
+    schema = destination.schema
     connection = snowflake_connection()
     try:
         cursor = connection.cursor()
@@ -52,12 +54,15 @@ def check_job_tables(
             )
         jobs = f"{ident(bronze)}.{ident(JOBS_TABLE)}"
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {jobs} (SOURCE VARCHAR, BATCH VARCHAR, JOB_ID NUMBER(38,0))")
+        for column in ("SCHEMA_NAME", "RAW_SCHEMA"):  # where the job wrote: what an erasure cleans
+            cursor.execute(f"ALTER TABLE {jobs} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
         cursor.execute(
-            f"MERGE INTO {jobs} t USING (SELECT %s AS SOURCE, %s AS BATCH, %s AS JOB_ID) s"
-            " ON t.SOURCE = s.SOURCE AND t.BATCH = s.BATCH"
-            " WHEN MATCHED THEN UPDATE SET JOB_ID = s.JOB_ID"
-            " WHEN NOT MATCHED THEN INSERT (SOURCE, BATCH, JOB_ID) VALUES (s.SOURCE, s.BATCH, s.JOB_ID)",
-            (source.name, batch, job_id),
+            f"MERGE INTO {jobs} t USING (SELECT %s AS SOURCE, %s AS BATCH, %s AS JOB_ID, %s AS SCHEMA_NAME,"
+            " %s AS RAW_SCHEMA) s ON t.SOURCE = s.SOURCE AND t.BATCH = s.BATCH"
+            " WHEN MATCHED THEN UPDATE SET JOB_ID = s.JOB_ID, SCHEMA_NAME = s.SCHEMA_NAME, RAW_SCHEMA = s.RAW_SCHEMA"
+            " WHEN NOT MATCHED THEN INSERT (SOURCE, BATCH, JOB_ID, SCHEMA_NAME, RAW_SCHEMA)"
+            " VALUES (s.SOURCE, s.BATCH, s.JOB_ID, s.SCHEMA_NAME, s.RAW_SCHEMA)",
+            (source.name, batch, job_id, schema, destination.raw_schema),
         )
         for stream in source.streams:
             view = f"{ident(bronze)}.{ident(warehouse_table(source.name, stream.name))}"
@@ -70,3 +75,37 @@ def check_job_tables(
         return counts
     finally:
         connection.close()
+
+
+def destination_tables(cursor: Any, source: str, stream: str, bronze: str = "BRONZE") -> list[tuple[str, str]]:
+    """The tables a warehouse destination wrote the stream's records in, for every place a
+    recorded job wrote: (``schema.table`` as the warehouse names it, ``typed`` or ``raw``).
+
+    The raw tables are found by name without regard to case (``<schema>_raw__stream_<stream>``
+    in the raw schema); tables the warehouse does not hold (never written, dropped) are left out.
+    """
+    cursor.execute(
+        "SELECT lower(table_schema), lower(table_name) FROM information_schema.tables"
+        " WHERE lower(table_name) = lower(%s) AND lower(table_schema) = lower(%s)",
+        (JOBS_TABLE, bronze),
+    )
+    if not cursor.fetchall():
+        return []
+    cursor.execute(f"SELECT * FROM {ident(bronze)}.{ident(JOBS_TABLE)} WHERE SOURCE = %s LIMIT 0", (source,))
+    if "schema_name" not in {column[0].lower() for column in cursor.description}:
+        return []  # jobs recorded before the destination was: none to name
+    cursor.execute(
+        f"SELECT DISTINCT SCHEMA_NAME, RAW_SCHEMA FROM {ident(bronze)}.{ident(JOBS_TABLE)}"
+        " WHERE SOURCE = %s AND SCHEMA_NAME IS NOT NULL",
+        (source,),
+    )
+    wanted = {}
+    for schema, raw_schema in cursor.fetchall():
+        wanted[(schema.lower(), stream.lower())] = "typed"
+        wanted[(raw_schema.lower(), f"{schema}_raw__stream_{stream}".lower())] = "raw"
+    cursor.execute("SELECT table_schema, table_name FROM information_schema.tables")
+    return sorted(
+        (f"{schema}.{name}", wanted[(schema.lower(), name.lower())])
+        for schema, name in cursor.fetchall()
+        if (schema.lower(), name.lower()) in wanted
+    )

@@ -35,8 +35,10 @@ class RegistryError(ValueError):
 class PersonalTable:
     """A table that holds personal data.
 
-    :param store: ``lake`` (a bronze Delta table) or ``warehouse``
-    :param name: ``<source>/<stream>`` in the lake; ``<schema>.<table>`` in the warehouse
+    :param store: ``lake`` (a bronze Delta table), ``warehouse``, or ``airbyte`` (the
+        warehouse tables an Airbyte connection writes a stream into, found when erasing)
+    :param name: ``<source>/<stream>`` in the lake and for ``airbyte``; ``<schema>.<table>``
+        in the warehouse
     :param subject_key: the column naming the person
     :param identifiers: column -> identifier type, the subject key among them
     :param pii: columns holding personal data
@@ -66,11 +68,15 @@ def stream_tables(sources: Iterable[SourceConfig]) -> list[PersonalTable]:
         for stream in source.streams:
             if not stream.subject_key:
                 continue
-            for store, name in (
-                ("lake", f"{source.name}/{stream.name}"),
-                ("warehouse", f"bronze.{warehouse_table(source.name, stream.name)}"),
-            ):
-                tables.append(PersonalTable(store, name, stream.subject_key, stream.identifiers, stream.pii))
+            declared = (stream.subject_key, stream.identifiers, stream.pii)
+            bronze = f"bronze.{warehouse_table(source.name, stream.name)}"
+            if source.airbyte is not None and source.airbyte.destination == "warehouse":
+                # bronze is a view over the tables the Airbyte connection writes
+                tables.append(PersonalTable("warehouse", bronze, *declared, kind="view"))
+                tables.append(PersonalTable("airbyte", f"{source.name}/{stream.name}", *declared))
+                continue
+            tables.append(PersonalTable("lake", f"{source.name}/{stream.name}", *declared))
+            tables.append(PersonalTable("warehouse", bronze, *declared))
     return tables
 
 

@@ -2,12 +2,13 @@
 that person: an email to the user id, through every stream that declares both.
 
 The lookup goes through the subject index, so it reads only the files holding the
-person, and repeats until no stream adds an identifier.
+person (and queries the warehouse tables the lake does not hold), and repeats until no
+stream adds an identifier.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -28,10 +29,17 @@ def declared_types(sources: Iterable[SourceConfig]) -> set[str]:
 
 
 def resolve(
-    lake: Lake, sources: Iterable[SourceConfig], request: Mapping[str, Iterable[Any]], salt: bytes
+    lake: Lake,
+    sources: Iterable[SourceConfig],
+    request: Mapping[str, Iterable[Any]],
+    salt: bytes,
+    warehouse: Callable[[Mapping[str, set[str]]], Mapping[str, set[str]]] | None = None,
 ) -> dict[str, set[str]]:
     """Every identifier of the people ``request`` names (identifier type -> values),
     normalised as the index hashes them.
+
+    :param warehouse: the identifiers held for the people known so far in tables the lake
+        does not hold (an Airbyte connection writing the warehouse), when there are any
 
     :raises RequestError: a type no stream declares, or identifiers found nowhere
     """
@@ -66,6 +74,12 @@ def resolve(
                         if not values <= known.setdefault(kind, set()):
                             known[kind] |= values
                             changed = True
+        if warehouse is not None:
+            for kind, values in warehouse(known).items():
+                found_anywhere |= bool(values)
+                if not values <= known.setdefault(kind, set()):
+                    known[kind] |= values
+                    changed = True
     if not found_anywhere:
         raise RequestError(f"no data is held for {_describe(request)}: nothing to erase")
     return known

@@ -33,12 +33,13 @@ from sluice.erasure import audit
 from sluice.erasure.index import identifier_hashes, normalise
 from sluice.erasure.lake import ErasureError, erase_from_table
 from sluice.erasure.purge import purge_source
-from sluice.erasure.registry import PersonalTable, personal_tables
+from sluice.erasure.registry import personal_tables
 from sluice.erasure.requests import ErasureRequest, add_identifiers, close_request
 from sluice.erasure.resolve import RequestError, resolve
 from sluice.erasure.suppression import suppress
 from sluice.erasure.verify import declared_columns, scan_lake
-from sluice.erasure.warehouse import erase_from_warehouse, existing_tables, match_condition
+from sluice.erasure.warehouse import erase_from_warehouse, held_identifiers
+from sluice.erasure.warehouse import residue as warehouse_residue
 from sluice.lake.storage import Lake
 from sluice.sources import SourceConfig, load_source, source_names
 
@@ -63,21 +64,6 @@ def _lake_order(sources: list[SourceConfig]) -> list[tuple[SourceConfig, Any]]:
     """Personal streams, the ones linking several identifier types last."""
     streams = [(source, stream) for source in sources for stream in source.streams if stream.identifiers]
     return sorted(streams, key=lambda pair: len(set(pair[1].identifier_types.values())))
-
-
-def _warehouse_residue(connection: Any, tables: list[PersonalTable], identifiers: Mapping[str, set[str]]) -> dict:
-    cursor = connection.cursor()
-    present = existing_tables(cursor, tables)
-    residue = {}
-    for table in tables:
-        condition = match_condition(table, identifiers)
-        if table.store != "warehouse" or table.name not in present or condition is None:
-            continue
-        schema, name = table.name.split(".", 1)
-        cursor.execute(f'select count(*) from "{schema}"."{name}" where {condition}')
-        if count := cursor.fetchone()[0]:
-            residue[table.name] = count
-    return residue
 
 
 def process_request(
@@ -108,8 +94,17 @@ def process_request(
         return {"request_id": request.request_id, "state": "done", "changed": False}
     sources = [load_source(name) for name in source_names()]
     tables = personal_tables()
+
+    def held(known: Mapping[str, set[str]]) -> Mapping[str, set[str]]:
+        connection = connect_warehouse()
+        try:
+            return held_identifiers(connection, tables, known)
+        finally:
+            connection.close()
+
+    only_in_warehouse = any(table.store == "airbyte" for table in tables)
     try:
-        identifiers = resolve(lake, sources, request.identifiers, salt)
+        identifiers = resolve(lake, sources, request.identifiers, salt, held if only_in_warehouse else None)
     except RequestError:
         if "resolved" not in done:
             raise
@@ -158,7 +153,7 @@ def process_request(
     findings = scan_lake(lake, identifiers, declared, exclude=["erasure/requests"])
     connection = connect_warehouse()
     try:
-        residue = _warehouse_residue(connection, tables, identifiers)
+        residue = warehouse_residue(connection, tables, identifiers)
     finally:
         connection.close()
     outcome = {
