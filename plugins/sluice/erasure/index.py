@@ -118,7 +118,9 @@ def file_hashes(lake: Lake, path: str, stream: StreamConfig, salt: bytes) -> pa.
         parquet = pq.ParquetFile(file)
         present = [name for name in columns if name in parquet.schema_arrow.names]
         table = parquet.read(columns=present)
-    hashes = [hash_column(_column_values(table.column(name), columns[name]), columns[name], salt) for name in present]
+    hashes = in_parallel(
+        lambda name: hash_column(_column_values(table.column(name), columns[name]), columns[name], salt), present
+    )
     return pc.unique(pa.chunked_array(hashes, pa.int64()).combine_chunks()) if hashes else pa.array([], pa.int64())
 
 
