@@ -102,3 +102,26 @@ def test_every_model_holds_the_same_rows_on_both(builds):
     cursor.execute("SELECT sum(gross_revenue) FROM marts.revenue_per_customer")
     (revenue_snowflake,) = cursor.fetchone()
     assert float(revenue_duckdb) == pytest.approx(float(revenue_snowflake), abs=0.01)
+
+
+def test_on_snowflake_an_erasure_leaves_no_row_of_the_person_in_any_layer(builds):
+    """Last in this module: it deletes from the Snowflake build."""
+    from sluice.erasure.registry import load_manifest, personal_tables
+    from sluice.erasure.warehouse import erase_from_warehouse, residue
+
+    tables = personal_tables(load_manifest(builds["work"] / "snowflake" / "target" / "manifest.json"))
+    cursor = builds["connection"].cursor()
+    cursor.execute("SELECT id, email FROM bronze.faker__users ORDER BY id LIMIT 1")
+    user_id, email = cursor.fetchone()
+    person = {"user_id": {str(user_id)}, "email": {email.strip().lower()}}
+    held = residue(builds["connection"], tables, person)
+    layers = {name.split(".")[0].lower() for name in held}
+    assert {"bronze", "silver"} <= layers and len(held) >= 4, held
+    cursor.execute("SELECT count(*) FROM silver.customers")
+    (customers,) = cursor.fetchone()
+
+    removed = erase_from_warehouse(builds["connection"], tables, person)
+    assert {name.lower() for name in removed if removed[name]} == {name.lower() for name in held}
+    assert residue(builds["connection"], tables, person) == {}
+    cursor.execute("SELECT count(*) FROM silver.customers")
+    assert cursor.fetchone() == (customers - 1,), "only the person's customer row"
