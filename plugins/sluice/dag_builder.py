@@ -3,6 +3,7 @@
 The conventions (owner, tags, docs, retries with exponential backoff, no catchup,
 bounded concurrency) are *set* here and *enforced* by the cluster policy in
 :mod:`sluice.policy`, so a DAG written without these builders is still held to them.
+Every task also gets the callbacks that alert on Slack (:mod:`sluice.watch.callbacks`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from sluice import config
 from sluice.sources import SourceConfig, load_source
+from sluice.watch.callbacks import on_task_failure, on_task_success
 
 #: The platform's batch: every 6 hours, on UTC boundaries.
 BATCH_CRON = "0 */6 * * *"
@@ -33,6 +35,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(seconds=float(os.environ.get("SLUICE_RETRY_DELAY_SECONDS", "60"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    # one Slack alert per incident once the retries are spent, one "resolved" when it passes
+    "on_failure_callback": on_task_failure,
+    "on_success_callback": on_task_success,
 }
 
 

@@ -86,6 +86,8 @@ class SourceConfig:
     connection_id: str | None = None
     driver: str = "local"
     airbyte: AirbyteConnection | None = None
+    #: free-form annotations; ``owner`` and ``channel`` route the source's alerts
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def stream(self, name: str) -> StreamConfig:
         for stream in self.streams:
@@ -136,7 +138,16 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
         connection_id=raw.get("connection_id"),
         driver=driver,
         airbyte=_airbyte_connection(raw["airbyte"], path) if driver == "airbyte" else None,
+        meta=_meta(raw.get("meta"), path),
     )
+
+
+def _meta(meta: Any, path: Path) -> dict[str, Any]:
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise SourceConfigError(f"{path}: meta must be a mapping, e.g. {{owner: '<@U024BE7LH>', channel: '#data'}}")
+    return meta
 
 
 STREAM_KEYS = {"record_key", "cursor_field", "subject_key", "identifiers", "pii"}

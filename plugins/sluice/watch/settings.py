@@ -1,0 +1,50 @@
+"""Alert settings, read from the environment when an alert is sent (never at DAG parsing)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "slack_alerts"
+DEFAULT_TIMEOUT_SECONDS = 2.0
+#: Lake folders (relative to the lake's root) of the incident table and of its open markers.
+INCIDENTS_FOLDER = "ops/incidents"
+OPEN_MARKERS_FOLDER = "ops/open_incidents"
+
+
+def slack_conn_id() -> str:
+    """Airflow connection of Slack: type ``slackwebhook`` (webhook URL) or ``slack`` (API token)."""
+    return os.environ.get("SLUICE_SLACK_CONN_ID") or DEFAULT_CONN_ID
+
+
+def default_channel() -> str | None:
+    """Channel of alerts whose source or model names none (``#data-alerts``)."""
+    return os.environ.get("SLUICE_SLACK_CHANNEL") or None
+
+
+def default_owner() -> str | None:
+    """Who is mentioned when the source or model names no owner (``<@U024BE7LH>``,
+    ``<!subteam^S0123ABC>``, ``<!here>``)."""
+    return os.environ.get("SLUICE_SLACK_OWNER") or None
+
+
+def timeout_seconds() -> float:
+    """Longest a Slack call may hold up a task (``SLUICE_SLACK_TIMEOUT_SECONDS``, default 2)."""
+    text = os.environ.get("SLUICE_SLACK_TIMEOUT_SECONDS")
+    if not text:
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds <= 60:
+        # a bad setting must not cost an alert: say so and use the default
+        log.error(
+            "SLUICE_SLACK_TIMEOUT_SECONDS=%r is not a number of seconds in (0, 60]: using %s",
+            text,
+            DEFAULT_TIMEOUT_SECONDS,
+        )
+        return DEFAULT_TIMEOUT_SECONDS
+    return seconds
