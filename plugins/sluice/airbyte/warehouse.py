@@ -77,35 +77,31 @@ def check_job_tables(
         connection.close()
 
 
-def destination_tables(cursor: Any, source: str, stream: str, bronze: str = "BRONZE") -> list[tuple[str, str]]:
+def destination_tables(
+    cursor: Any, source: str, stream: str, present: Mapping[str, str], bronze: str = "BRONZE"
+) -> list[tuple[str, str]]:
     """The tables a warehouse destination wrote the stream's records in, for every place a
     recorded job wrote: (``schema.table`` as the warehouse names it, ``typed`` or ``raw``).
 
-    The raw tables are found by name without regard to case (``<schema>_raw__stream_<stream>``
-    in the raw schema); tables the warehouse does not hold (never written, dropped) are left out.
+    :param present: the warehouse's tables, ``schema.table`` in lower case -> as it names them
+        (tables it does not hold, never written or dropped, are left out; the raw tables,
+        ``<schema>_raw__stream_<stream>`` in the raw schema, are matched without regard to case)
     """
-    cursor.execute(
-        "SELECT lower(table_schema), lower(table_name) FROM information_schema.tables"
-        " WHERE lower(table_name) = lower(%s) AND lower(table_schema) = lower(%s)",
-        (JOBS_TABLE, bronze),
-    )
-    if not cursor.fetchall():
+    if f"{bronze}.{JOBS_TABLE}".lower() not in present:
         return []
-    cursor.execute(f"SELECT * FROM {ident(bronze)}.{ident(JOBS_TABLE)} WHERE SOURCE = %s LIMIT 0", (source,))
-    if "schema_name" not in {column[0].lower() for column in cursor.description}:
+    cursor.execute(f"SELECT * FROM {ident(bronze)}.{ident(JOBS_TABLE)} WHERE SOURCE = %s", (source,))
+    columns = [column[0].lower() for column in cursor.description]
+    if "schema_name" not in columns:
         return []  # jobs recorded before the destination was: none to name
-    cursor.execute(
-        f"SELECT DISTINCT SCHEMA_NAME, RAW_SCHEMA FROM {ident(bronze)}.{ident(JOBS_TABLE)}"
-        " WHERE SOURCE = %s AND SCHEMA_NAME IS NOT NULL",
-        (source,),
-    )
-    wanted = {}
-    for schema, raw_schema in cursor.fetchall():
-        wanted[(schema.lower(), stream.lower())] = "typed"
-        wanted[(raw_schema.lower(), f"{schema}_raw__stream_{stream}".lower())] = "raw"
-    cursor.execute("SELECT table_schema, table_name FROM information_schema.tables")
-    return sorted(
-        (f"{schema}.{name}", wanted[(schema.lower(), name.lower())])
-        for schema, name in cursor.fetchall()
-        if (schema.lower(), name.lower()) in wanted
-    )
+    found = set()
+    for row in cursor.fetchall():
+        job = dict(zip(columns, row, strict=True))
+        if job["schema_name"] is None:
+            continue
+        for name, kind in (
+            (f"{job['schema_name']}.{stream}", "typed"),
+            (f"{job['raw_schema']}.{job['schema_name']}_raw__stream_{stream}", "raw"),
+        ):
+            if name.lower() in present:
+                found.add((present[name.lower()], kind))
+    return sorted(found)

@@ -49,7 +49,6 @@ INDEX_SCHEMA = pa.schema(
 INDEX_ROW_GROUP = 4_096
 #: threads reading, hashing and writing index files
 WORKERS = 4
-COMMIT_ATTEMPTS = 5
 #: identifier types compared without case and surrounding blanks
 CASELESS_TYPES = frozenset({"email"})
 
@@ -179,17 +178,29 @@ def _entries(index: Any) -> list[tuple[str, str, str]]:
     return list(zip(*(actions.column(name).to_pylist() for name in columns), strict=True))
 
 
-def _commit(lake: Lake, source: str, stream: str, written: list[tuple[str, str, pa.Array]], replaced: Any) -> None:
+def _commit(
+    lake: Lake,
+    source: str,
+    stream: str,
+    written: list[tuple[str, str, pa.Array]],
+    replaced: Any,
+    index: Any = None,
+) -> None:
     """Commit the entries ``written`` ((batch, data file, hashes) each) and remove, in the
-    same transaction, the entries of every (batch, data file) ``replaced`` selects."""
+    same transaction, the entries of every (batch, data file) ``replaced`` selects.
+
+    :param index: the index table as the caller just read it (read here otherwise)
+    """
     from deltalake import Schema
-    from deltalake.exceptions import CommitFailedError, DeltaError
+    from deltalake.exceptions import DeltaError
     from deltalake.transaction import RemoveAction, create_table_with_add_actions
+
+    from sluice.lake.bronze import COMMIT_ATTEMPTS, lost_race
 
     folder = index_path(lake, source, stream)
     adds = in_parallel(lambda item: _entry_file(lake, folder, *item), [item for item in written if len(item[2])])
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        index = lake.delta_table(folder)
+        index = index if attempt == 1 and index is not None else lake.delta_table(folder)
         try:
             if index is None:
                 create_table_with_add_actions(
@@ -219,8 +230,7 @@ def _commit(lake: Lake, source: str, stream: str, written: list[tuple[str, str, 
                 )
             return
         except DeltaError as error:
-            raced = isinstance(error, CommitFailedError) or "already exists" in str(error)
-            if not raced or attempt == COMMIT_ATTEMPTS:
+            if not lost_race(error) or attempt == COMMIT_ATTEMPTS:
                 raise
             log.info("the erasure index of %s.%s: a concurrent commit came first (%s)", source, stream, error)
 
@@ -252,8 +262,9 @@ def reindex_rewritten(
     """
     folder = index_path(lake, source, stream)
     erased_hashes = pa.array(sorted(set(erased)), pa.int64())
+    index = lake.delta_table(folder)
     paths: dict[str, list[str]] = {}
-    for path, _, name in _entries(lake.delta_table(folder)):
+    for path, _, name in _entries(index):
         paths.setdefault(name, []).append(path)
 
     def entries(old: str) -> tuple[str, str, pa.Array] | None:
@@ -268,7 +279,7 @@ def reindex_rewritten(
         return batch, new, pa.concat_arrays(kept) if kept else pa.array([], pa.int64())
 
     written = [item for item in in_parallel(entries, sorted(rewritten)) if item is not None]
-    _commit(lake, source, stream, written, lambda _, name: name in rewritten)
+    _commit(lake, source, stream, written, lambda _, name: name in rewritten, index)
     return sum(len(hashes) for _, _, hashes in written)
 
 

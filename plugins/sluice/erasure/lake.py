@@ -89,11 +89,11 @@ def _repetitive_columns(table: pa.Table, sample: int = 4096) -> list[str]:
 def _rewrite(lake: Lake, table_path: str, erased: Any, min_max: list[str], file: tuple[str, str]) -> tuple[Any, int]:
     """The file (name, batch) without the rows ``erased`` marks: (its add action or None
     when left empty, rows removed)."""
-    name, batch = file
     from deltalake.transaction import AddAction
 
     from sluice.lake.bronze import file_stats
 
+    name, batch = file
     with lake.fs.open_input_file(f"{table_path}/{name}") as file:
         data = pq.read_table(file)
     keep = data.filter(pc.invert(erased(data)))

@@ -50,11 +50,10 @@ def match_condition(
     return " or ".join(terms) or None
 
 
-def existing_tables(cursor: Any, tables: Iterable[PersonalTable]) -> set[str]:
-    """The names of ``tables`` the warehouse holds."""
-    cursor.execute("select lower(table_schema), lower(table_name) from information_schema.tables")
-    present = {f"{schema}.{name}" for schema, name in cursor.fetchall()}
-    return {table.name for table in tables if table.name.lower() in present}
+def warehouse_tables(cursor: Any) -> dict[str, str]:
+    """The warehouse's tables: ``schema.table`` in lower case -> as the warehouse names it."""
+    cursor.execute("select table_schema, table_name from information_schema.tables")
+    return {f"{schema}.{name}".lower(): f"{schema}.{name}" for schema, name in cursor.fetchall()}
 
 
 @dataclass(frozen=True)
@@ -82,17 +81,16 @@ def targets(cursor: Any, tables: Iterable[PersonalTable]) -> list[Target]:
     wrote: the typed ones (Airbyte's Snowflake destination upper-cases column names) and
     the raw ones (each record whole in ``_AIRBYTE_DATA``).
     """
-    tables = [t for t in tables if t.kind == "table"]
-    existing = existing_tables(cursor, [t for t in tables if t.store == "warehouse"])
+    present = warehouse_tables(cursor)
     found = []
-    for table in tables:
-        if table.store == "warehouse" and table.name in existing:
+    for table in (t for t in tables if t.kind == "table"):
+        if table.store == "warehouse" and table.name.lower() in present:
             found.append(Target(_qualified(table.name), table))
         elif table.store == "airbyte":
             from sluice.airbyte.warehouse import destination_tables
 
             source, stream = table.name.split("/", 1)
-            for name, kind in destination_tables(cursor, source, stream):
+            for name, kind in destination_tables(cursor, source, stream, present):
                 found.append(Target(_qualified(name), table, _raw_field if kind == "raw" else _upper_column))
     return found
 

@@ -258,6 +258,14 @@ def _vacuum(lake: Lake, table: Any, table_path: str) -> int:
     return sum(1 for path in present if not lake.exists(path))
 
 
+def lost_race(error: Exception) -> bool:
+    """Whether a failed Delta commit lost to another writer (who created the table or
+    committed first): worth preparing again from the table as it now is."""
+    from deltalake.exceptions import CommitFailedError
+
+    return isinstance(error, CommitFailedError) or "already exists" in str(error)
+
+
 def commit_files(
     lake: Lake,
     source: str,
@@ -278,7 +286,7 @@ def commit_files(
     :raises BronzeCommitError: a file outside the table's folder, missing or not Parquet, a row count
         that does not match, or a column whose type conflicts with the table's
     """
-    from deltalake.exceptions import CommitFailedError, DeltaError
+    from deltalake.exceptions import DeltaError
     from deltalake.transaction import AddAction
 
     batch_start(batch)  # the partition value and folder embed it: accept only a well-formed id
@@ -308,10 +316,8 @@ def commit_files(
             table = _commit(lake, table_path, table_name, stream, batch, schema, actions)
             break
         except DeltaError as exc:
-            # another writer created the table or changed its metadata first: start again
-            # from the table as it is now (a commit of another partition merges by itself)
-            raced = isinstance(exc, CommitFailedError) or "already exists" in str(exc)
-            if not raced or attempt == COMMIT_ATTEMPTS:
+            # start again from the table as it is now (a commit of another partition merges by itself)
+            if not lost_race(exc) or attempt == COMMIT_ATTEMPTS:
                 raise
             log.info("%s: a concurrent commit came first (%s); committing again", table_name, exc)
     version = table.version()

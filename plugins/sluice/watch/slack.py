@@ -85,17 +85,18 @@ def _connection(conn_id: str) -> Any | None:
 
 def _notifier(connection: Any, conn_id: str, message: Message, route: Route, timeout: float) -> Any:
     """The provider's notifier for ``connection``, its address checked."""
+    # one try, no link previews: a retry or an unfurl could hold the task past the timeout
+    sending = {
+        "text": message.text,
+        "blocks": message.blocks,
+        "channel": route.channel,
+        "timeout": timeout,
+        "retry_handlers": [],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
     if connection.conn_type == "slackwebhook":
-        notifier = RoutedWebhookNotifier(
-            slack_webhook_conn_id=conn_id,
-            text=message.text,
-            blocks=message.blocks,
-            channel=route.channel,
-            timeout=timeout,
-            retry_handlers=[],
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        notifier = RoutedWebhookNotifier(slack_webhook_conn_id=conn_id, **sending)
         # builds the client (reading the connection) here, not in the sending thread
         _check_webhook(connection, conn_id, lambda: notifier.hook.client.url)
         return notifier
@@ -109,16 +110,7 @@ def _notifier(connection: Any, conn_id: str, message: Message, route: Route, tim
             )
         if not (connection.password or "").strip():
             raise SlackConfigError(f"Slack connection {conn_id!r} has no API token in its password")
-        notifier = SlackNotifier(
-            slack_conn_id=conn_id,
-            text=message.text,
-            blocks=message.blocks,
-            channel=route.channel,
-            timeout=timeout,
-            retry_handlers=[],
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        notifier = SlackNotifier(slack_conn_id=conn_id, **sending)
         notifier.hook.client  # noqa: B018 (the connection is read here, not in the sending thread)
         return notifier
     raise SlackConfigError(
