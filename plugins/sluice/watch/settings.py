@@ -12,6 +12,8 @@ DEFAULT_TIMEOUT_SECONDS = 2.0
 #: Lake folders (relative to the lake's root) of the incident table and of its open markers.
 INCIDENTS_FOLDER = "ops/incidents"
 OPEN_MARKERS_FOLDER = "ops/open_incidents"
+#: Lake folder of the check results (freshness, data-integrity metrics).
+CHECK_RESULTS_FOLDER = "ops/check_results"
 
 
 def slack_conn_id() -> str:
