@@ -29,7 +29,12 @@ def dag_violations(dag: Any) -> list[str]:
         problems.append("has catchup=True (backfill explicitly instead)")
     if not dag.max_active_runs or dag.max_active_runs > MAX_ACTIVE_RUNS_LIMIT:
         problems.append(f"max_active_runs={dag.max_active_runs} (must be 1..{MAX_ACTIVE_RUNS_LIMIT})")
+    scheduled = getattr(dag, "timetable", None) is not None and getattr(dag.timetable, "can_be_scheduled", False)
+    if scheduled and not (getattr(dag, "deadline", None) or getattr(dag, "sla_miss_callback", None)):
+        problems.append("has no late-run alert (deadline on Airflow 3, sla_miss_callback on 2.11)")
     for task in dag.tasks:
+        if not task.on_failure_callback:
+            problems.append(f"task {task.task_id} has no on_failure_callback (failures would go unannounced)")
         if (task.owner or "").strip().lower() in FORBIDDEN_OWNERS:
             problems.append(f"task {task.task_id} has no owner")
         if (task.retries or 0) < MIN_RETRIES and type(task).__name__ not in RETRIED_ELSEWHERE:

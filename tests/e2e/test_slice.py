@@ -25,6 +25,7 @@ from deltalake import DeltaTable
 from e2e.snapshot import differences, snapshot
 from environment import ROOT, VENV_BIN, isolated_environment
 from s3servers import use_bucket
+from slack_receiver import SlackReceiver
 from sluice.lake.storage import open_lake
 
 pytestmark = pytest.mark.e2e
@@ -202,12 +203,21 @@ def test_a_failing_model_fails_its_task_and_stops_only_what_depends_on_it(one_by
         assert states[f"dbt.{model}.run"] == states[f"dbt.{model}.test"] == "success", model
 
 
+@pytest.fixture
+def slack():
+    """A Slack webhook on loopback."""
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.stop()
+
+
 @pytest.mark.s3
 def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by_one(
-    one_by_one, tmp_path, radosgw, monkeypatch
+    one_by_one, tmp_path, radosgw, monkeypatch, slack
 ):
     """The same day backfilled with the whole lake on S3 (radosgw), reached through an
-    Airflow AWS connection: the same lake contents and tables as the local lake's."""
+    Airflow AWS connection: the same lake contents and tables as the local lake's. Every
+    run is given 2 seconds: the scheduler finds them late, and its executor alerts on Slack."""
     root = use_bucket(radosgw, monkeypatch)
     connection = {
         "conn_type": "aws",
@@ -220,6 +230,8 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
         "SLUICE_LAKE_ROOT": root,
         "SLUICE_AWS_CONN_ID": "sluice_lake",
         "AIRFLOW_CONN_SLUICE_LAKE": json.dumps(connection),
+        "AIRFLOW_CONN_SLACK_ALERTS": json.dumps({"conn_type": "slackwebhook", "password": slack.url}),
+        "SLUICE_BATCH_LATE_HOURS": str(2 / 3600),
     }
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         env.pop(name)  # the connection alone points Sluice at the bucket
@@ -238,6 +250,9 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
     after = dag_runs(tmp_path / "airflow", "ingest_faker")
     assert [run["run_type"] for run in after] == ["backfill"] * 4
     assert after[1]["start_date"] > before[1]["end_date"] and after[2] == before[2]
+    # one alert per DAG: the later late runs repeat the open incident
+    late = sorted(text.split("*")[1] for text in slack.texts() if "Batch late" in text)
+    assert late == ["Batch late: ingest_faker", "Batch late: transform"], slack.texts()
 
 
 @pytest.mark.airflow2

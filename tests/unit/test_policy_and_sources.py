@@ -11,10 +11,11 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from sluice.batch import batch_id, batch_start, parse_utc
 from sluice.policy import dag_violations
 from sluice.sources import SourceConfigError, load_source
+from sluice.watch.callbacks import on_task_failure
 
 
 def test_a_bare_dag_breaks_every_convention():
-    with DAG("bare", schedule=None, start_date=datetime(2026, 1, 1), catchup=True, max_active_runs=16) as dag:
+    with DAG("bare", schedule="@daily", start_date=datetime(2026, 1, 1), catchup=True, max_active_runs=16) as dag:
         EmptyOperator(task_id="t")
     problems = "; ".join(dag_violations(dag))
     for rule in (
@@ -25,6 +26,8 @@ def test_a_bare_dag_breaks_every_convention():
         "no owner",
         "retries=0",
         "exponential backoff",
+        "no on_failure_callback",
+        "no late-run alert",
     ):
         assert rule in problems
 
@@ -35,6 +38,7 @@ def test_a_conforming_dag_passes():
         "retries": 2,
         "retry_exponential_backoff": True,
         "retry_delay": timedelta(seconds=5),
+        "on_failure_callback": on_task_failure,
     }
     with DAG(
         "good",

@@ -14,68 +14,17 @@ import textwrap
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from environment import VENV2_BIN, VENV_BIN, isolated_environment
+from slack_receiver import SlackReceiver
 from sluice.watch.alerts import alert, resolve, task_failed, task_succeeded
 from sluice.watch.incidents import FAILED, LOGGED, OPEN, RESOLVED, SENT, IncidentStore
 
 START = datetime(2026, 11, 20, 6, tzinfo=UTC)
-
-
-class SlackReceiver:
-    """A Slack webhook (and Web API) stand-in on loopback that records what it is sent.
-
-    :param mode: ``ok`` answers 200 ``ok``; ``error`` answers 500; ``hang`` answers only after
-        ``hang_seconds``
-    """
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.hang_seconds = 10.0
-        self.received: list[dict] = []
-        self.paths: list[str] = []
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.paths.append(self.path)
-                receiver.received.append(json.loads(body))
-                if receiver.mode == "hang":
-                    receiver.release.wait(receiver.hang_seconds)
-                status, reply = (500, b"internal_error") if receiver.mode == "error" else (200, b"ok")
-                if self.path.endswith("chat.postMessage"):
-                    reply = json.dumps({"ok": status == 200, "channel": "C1", "ts": "1.2"}).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(reply)))
-                    self.end_headers()
-                    self.wfile.write(reply)
-                except OSError:  # the client gave up waiting
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/services/T0/B0/secret"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def texts(self) -> list[str]:
-        return [message["text"] for message in self.received]
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -366,6 +315,8 @@ from datetime import datetime, timedelta, timezone
 
 import airflow
 
+from sluice.dag_builder import run_in_process
+
 folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
 if airflow.__version__.startswith("2."):
     from airflow.models.dagbag import DagBag
@@ -379,10 +330,7 @@ for run, state in enumerate(sys.argv[1:]):
     if state == "succeed":
         open(os.environ["FLAG"], "w").close()
     start = datetime(2026, 11, 20, tzinfo=timezone.utc) + timedelta(hours=6 * run)
-    if airflow.__version__.startswith("2."):
-        print("RUN", run, dag.test(execution_date=start).state, flush=True)
-    else:
-        print("RUN", run, dag.test(logical_date=start, run_after=start + timedelta(hours=6)).state, flush=True)
+    print("RUN", run, run_in_process(dag, start, start + timedelta(hours=6)).state, flush=True)
 """
 
 
@@ -434,3 +382,99 @@ def test_a_real_task_failure_alerts_once_after_its_retries_and_its_success_resol
     assert "<http://localhost:8080/dags/watch_probe/" in alert_text and log_link in alert_text
     assert "Resolved: Task failed: watch_probe.work" in resolved_text and "seen 2 times" in resolved_text
     assert "Failure alert: opened" in output and "Failure alert: repeated" in output
+
+
+def test_a_late_batch_alerts_once_and_the_next_successful_run_resolves_it(slack, lake_root, monkeypatch):
+    """The deadline callback gets what Airflow 3's scheduler hands it: the run as the REST
+    API shows it, and the deadline."""
+    from sluice.lake.storage import open_lake
+    from sluice.watch.callbacks import on_batch_late, on_dag_success
+
+    monkeypatch.setenv("SLUICE_LAKE_ROOT", str(lake_root))
+    include = lake_root.parent / "include"
+    (include / "sources").mkdir(parents=True)
+    (include / "sources" / "shop.yml").write_text(
+        "connector: source-shop\nmeta: {channel: '#shop-data'}\nstreams:\n  orders: {record_key: id}\n"
+    )
+    monkeypatch.setenv("SLUICE_INCLUDE_DIR", str(include))
+    run = {
+        "dag_id": "ingest_shop",
+        "dag_run_id": "scheduled__2026-11-20T06:00:00+00:00",
+        "data_interval_start": "2026-11-20T06:00:00Z",
+        "data_interval_end": "2026-11-20T12:00:00Z",
+        "queued_at": "2026-11-20T12:00:03Z",
+    }
+    context = {"dag_run": run, "deadline": {"id": "d1", "deadline_time": datetime(2026, 11, 20, 17, 0, 3, tzinfo=UTC)}}
+    for _ in range(2):  # the next run is late too: the same incident
+        on_batch_late(context=context, tags=["ingest", "sluice", "source:shop"])
+    assert len(slack.received) == 1
+    text = slack.texts()[0]
+    for part in (
+        "Batch late: ingest_shop",
+        "*interval* 2026-11-20 06:00 UTC → 2026-11-20 12:00 UTC",
+        "run scheduled__2026-11-20T06:00:00+00:00 had not finished by 2026-11-20 17:00 UTC",
+        "/dags/ingest_shop/runs/scheduled__2026-11-20T06%3A00%3A00%2B00%3A00|DAG run>",
+    ):
+        assert part in text
+    assert slack.received[0]["channel"] == "#shop-data"  # routed by the source the DAG's tags name
+    incident = IncidentStore(open_lake(str(lake_root))).current("ingest_shop/late")
+    assert (incident.status, incident.kind, incident.occurrences) == (OPEN, "deadline", 2)
+
+    on_dag_success({"dag_run": SimpleNamespace(dag_id="ingest_shop", run_id="scheduled__2026-11-20T12:00:00+00:00")})
+    assert len(slack.received) == 2 and "Resolved: Batch late: ingest_shop" in slack.texts()[1]
+    on_dag_success({"dag_run": SimpleNamespace(dag_id="ingest_shop", run_id="scheduled__2026-11-20T18:00:00+00:00")})
+    assert len(slack.received) == 2
+
+
+def test_every_platform_dag_has_a_late_batch_alert(monkeypatch):
+    from sluice.dag_builder import erasure_dag, ingestion_dag
+
+    monkeypatch.setenv("SLUICE_BATCH_LATE_HOURS", "5")
+    for dag in (ingestion_dag("faker"), erasure_dag()):
+        [deadline] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+        assert deadline.interval == timedelta(hours=5)
+        assert type(deadline.reference).__name__ == "DagRunQueuedAtDeadline"
+        assert deadline.callback.path == "sluice.watch.callbacks.on_batch_late"
+        assert "sluice" in deadline.callback.kwargs["tags"]
+    monkeypatch.setenv("SLUICE_BATCH_LATE_HOURS", "soon")
+    with pytest.raises(ValueError, match="SLUICE_BATCH_LATE_HOURS='soon'"):
+        ingestion_dag("faker")
+
+
+SLA_MISS = """
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+from airflow.utils.state import DagRunState
+from airflow.utils.types import DagRunType
+
+from sluice.dag_builder import ingestion_dag
+
+dag = ingestion_dag("faker")
+assert dag.sla_miss_callback.__name__ == "on_sla_miss"
+assert {task.sla.total_seconds() for task in dag.tasks} == {5 * 3600.0}
+start = datetime(2026, 11, 20, 6, tzinfo=timezone.utc)
+dag.create_dagrun(
+    run_id="scheduled__2026-11-20T06:00:00+00:00",
+    run_type=DagRunType.SCHEDULED,
+    execution_date=start,
+    data_interval=(start, start.replace(hour=12)),
+    state=DagRunState.RUNNING,
+)
+miss = SimpleNamespace(execution_date=start, task_id="land")
+dag.sla_miss_callback(dag, "land", "", [miss], [])
+"""
+
+
+def test_on_airflow2_an_sla_miss_is_a_late_batch_alert(slack, tmp_path):
+    env = isolated_environment(tmp_path / "airflow2", tmp_path / "data")
+    env["AIRFLOW_CONN_SLACK_ALERTS"] = os.environ["AIRFLOW_CONN_SLACK_ALERTS"]
+    subprocess.run([VENV2_BIN / "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run([VENV2_BIN / "python", "-c", SLA_MISS], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(slack.received) == 1, proc.stderr[-3000:]
+    text = slack.texts()[0]
+    assert "Batch late: ingest_faker" in text
+    assert "*interval* 2026-11-20 06:00 UTC → 2026-11-20 12:00 UTC" in text
+    assert "had not finished by 2026-11-20 17:00 UTC" in text
+    assert "/dags/ingest_faker/grid?dag_run_id=scheduled__2026-11-20T06%3A00%3A00%2B00%3A00|DAG run>" in text

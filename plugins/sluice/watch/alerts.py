@@ -20,13 +20,22 @@ Nothing here raises: a Slack or lake problem is logged, and the task goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sluice.lake.storage import Lake, open_lake
 from sluice.watch.incidents import Incident, IncidentStore
-from sluice.watch.messages import Message, alert_message, describe_exception, event_from_context, resolved_message
+from sluice.watch.messages import (
+    Message,
+    alert_message,
+    describe_exception,
+    event_from_context,
+    resolved_message,
+    utc_text,
+)
 from sluice.watch.routing import Route, route_for
 
 if TYPE_CHECKING:
@@ -165,6 +174,80 @@ def task_succeeded(context: Mapping[str, Any], lake: Lake | None = None) -> Outc
         map_index=-1 if map_index is None else int(map_index),
         lake=lake,
     )
+
+
+def late_key(dag_id: str) -> str:
+    """The incident key of a DAG's batches finishing late: ``<dag_id>/late``."""
+    return f"{dag_id}/late"
+
+
+def batch_late(
+    dag_id: str,
+    run_id: str,
+    *,
+    deadline: Any = None,
+    interval_start: Any = None,
+    interval_end: Any = None,
+    tags: Iterable[str] = (),
+    lake: Lake | None = None,
+) -> Outcome:
+    """A batch run is not finished by its deadline (Airflow 3 deadline alert, 2.11 SLA miss).
+
+    :param dag_id: the late DAG
+    :param run_id: the late run
+    :param deadline: when it should have finished
+    :param interval_start: start of the run's data interval
+    :param interval_end: end of the run's data interval
+    :param tags: the DAG's tags (``source:<name>`` routes the alert to the source's owner)
+    :param lake: where the incident state lives (default: the platform's lake)
+    """
+    due = f" by {utc_text(deadline)}" if deadline else ""
+    return alert(
+        late_key(dag_id),
+        f"run {run_id} had not finished{due}",
+        title=f"Batch late: {dag_id}",
+        kind="deadline",
+        context={"dag": SimpleNamespace(dag_id=dag_id, tags=list(tags))},
+        lake=lake,
+        run_id=run_id,
+        interval_start=interval_start,
+        interval_end=interval_end,
+        log_url=run_url(dag_id, run_id),
+    )
+
+
+def batch_finished(dag_id: str, run_id: str | None = None, lake: Lake | None = None) -> Outcome:
+    """A run of ``dag_id`` succeeded: its late-batch incident, if open, is resolved."""
+    return resolve(late_key(dag_id), lake=lake)
+
+
+def run_url(dag_id: str, run_id: str) -> str | None:
+    """The run's page in the Airflow UI (None when Airflow's configuration is unavailable)."""
+    base = ui_base_url()
+    return None if base is None else base + run_path(dag_id, run_id)
+
+
+def ui_base_url() -> str | None:
+    """The Airflow UI's base URL, without a trailing slash (None when Airflow's configuration is unavailable)."""
+    try:
+        import airflow
+        from airflow.configuration import conf
+    except ImportError:
+        return None
+    if airflow.__version__.startswith("2."):
+        base = conf.get("webserver", "base_url", fallback="http://localhost:8080")
+    else:
+        base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
+    return base.rstrip("/")
+
+
+def run_path(dag_id: str, run_id: str) -> str:
+    """The run's page in the Airflow UI, below the UI's base URL."""
+    import airflow
+
+    if airflow.__version__.startswith("2."):
+        return f"/dags/{quote(dag_id)}/grid?dag_run_id={quote(run_id, safe='')}"
+    return f"/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
 
 
 def deliver(message: Message, route: Route) -> Delivery:

@@ -34,3 +34,59 @@ def on_task_success(context: Any) -> None:
         task_succeeded(context)
     except Exception:
         log.exception("Could not check for an incident to resolve; the task's success stands")
+
+
+def on_batch_late(context: Any = None, tags: list[str] | None = None) -> None:
+    """Airflow 3 deadline callback (run by the executor): a batch run missed its deadline.
+
+    :param context: what the scheduler hands a deadline callback: ``dag_run`` (the run as
+        the REST API shows it) and ``deadline`` (``deadline_time``)
+    :param tags: the DAG's tags, given when the DAG was defined (the run carries none)
+    """
+    try:
+        from sluice.watch.alerts import batch_late
+
+        run = (context or {}).get("dag_run") or {}
+        outcome = batch_late(
+            run["dag_id"],
+            run.get("dag_run_id") or run.get("run_id"),
+            deadline=((context or {}).get("deadline") or {}).get("deadline_time"),
+            interval_start=run.get("data_interval_start"),
+            interval_end=run.get("data_interval_end"),
+            tags=tags or (),
+        )
+        log.info("Late-batch alert: %s", outcome.action)
+    except Exception:
+        log.exception("The late-batch alert could not be handled")
+
+
+def on_sla_miss(dag: Any, task_list: Any, blocking_task_list: Any, slas: Any, blocking_tis: Any) -> None:
+    """Airflow 2.11 ``sla_miss_callback`` (scheduled runs only): tasks of a batch not done
+    within their SLA after the interval ended. One alert per DAG: the earliest late run names it."""
+    try:
+        from sluice.watch.alerts import batch_late
+
+        sla = min(slas, key=lambda miss: miss.execution_date)
+        run = dag.get_dagrun(execution_date=sla.execution_date)
+        end = run.data_interval_end
+        batch_late(
+            dag.dag_id,
+            run.run_id,
+            deadline=end + dag.default_args["sla"] if end and dag.default_args.get("sla") else None,
+            interval_start=run.data_interval_start,
+            interval_end=end,
+            tags=dag.tags,
+        )
+    except Exception:
+        log.exception("The SLA-miss alert could not be handled")
+
+
+def on_dag_success(context: Any) -> None:
+    """A DAG run succeeded: its late-batch incident, if open, is resolved."""
+    try:
+        from sluice.watch.alerts import batch_finished
+
+        run = context.get("dag_run")
+        batch_finished(run.dag_id, run.run_id)
+    except Exception:
+        log.exception("Could not check for a late-batch incident to resolve")

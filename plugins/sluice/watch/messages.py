@@ -31,7 +31,7 @@ class Event:
     :param map_index: the mapped task's index (-1 when not mapped)
     :param interval_start: start of the data interval concerned
     :param interval_end: end of the data interval concerned
-    :param log_url: link to the task's log in the Airflow UI
+    :param log_url: link to the task's log in the Airflow UI (to the DAG run, without a task)
     :param source: the Sluice source concerned: its ``meta`` routes the alert
     :param model: the dbt model concerned: its ``meta`` routes the alert
     """
@@ -115,7 +115,8 @@ def alert_message(key: str, event: Event, mention: str | None) -> Message:
     if event.what:
         lines.append(f"*What broke:* {_escape(event.what)}")
     if event.log_url:
-        lines.append(f"<{_link(event.log_url)}|Task log>")
+        # an alert about a whole run (a late batch) links to the run, not to a task's log
+        lines.append(f"<{_link(event.log_url)}|{'Task log' if event.task_id else 'DAG run'}>")
     return _message("\n".join(lines), key, "repeats are counted, not sent, until it is resolved")
 
 
@@ -125,7 +126,7 @@ def resolved_message(key: str, title: str, occurrences: int, opened_at: datetime
     text = (
         f":white_check_mark: *Resolved: {_escape(title)}*"
         + (f" {mention}" if mention else "")
-        + f"\nOpen since {_when(opened_at)}, seen {times}."
+        + f"\nOpen since {utc_text(opened_at)}, seen {times}."
     )
     return _message(text, key, "resolved")
 
@@ -149,10 +150,10 @@ def _link(url: str) -> str:
 
 def _interval(event: Event) -> str:
     start, end = event.interval_start, event.interval_end
-    return f"{_when(start) if start else '?'} → {_when(end) if end else '?'}"
+    return f"{utc_text(start) if start else '?'} → {utc_text(end) if end else '?'}"
 
 
-def _when(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
     return _utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 

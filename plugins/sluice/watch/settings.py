@@ -1,9 +1,11 @@
-"""Alert settings, read from the environment when an alert is sent (never at DAG parsing)."""
+"""Alert settings, read from the environment when an alert is sent (the late-batch deadline:
+when DAGs are parsed)."""
 
 from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +52,22 @@ def timeout_seconds() -> float:
         )
         return DEFAULT_TIMEOUT_SECONDS
     return seconds
+
+
+DEFAULT_LATE_HOURS = 5.0
+
+
+def late_after() -> timedelta:
+    """How long after its interval ended a batch may still be running before it is late
+    (``SLUICE_BATCH_LATE_HOURS``, default 5). Read when DAGs are parsed: a bad value fails
+    the DAG's import, naming the variable."""
+    text = os.environ.get("SLUICE_BATCH_LATE_HOURS")
+    if not text:
+        return timedelta(hours=DEFAULT_LATE_HOURS)
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1
+    if not 0 < hours <= 24 * 7:
+        raise ValueError(f"SLUICE_BATCH_LATE_HOURS={text!r}: expected a number of hours in (0, 168]")
+    return timedelta(hours=hours)
