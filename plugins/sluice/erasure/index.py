@@ -144,11 +144,15 @@ def in_parallel(function: Any, items: Iterable[Any]) -> list[Any]:
 def _entry_file(lake: Lake, folder: str, batch: str, name: str, hashes: pa.Array) -> Any:
     """Write one data file's entries, sorted (with small row groups, a lookup reads only
     the groups whose range holds a wanted hash); returns its add action."""
+    import numpy as np
     from deltalake.transaction import AddAction
 
     from sluice.lake.bronze import file_stats
 
-    entries = pa.table({"subject_hash": pc.take(hashes, pc.sort_indices(hashes))})
+    values = hashes.to_numpy(zero_copy_only=False)
+    if len(values) > 1 and not (values[1:] >= values[:-1]).all():  # a rewritten file's entries already are
+        values = np.sort(values)
+    entries = pa.table({"subject_hash": pa.array(values, pa.int64())})
     sink = io.BytesIO()
     # salted hashes are random bits: compressing or dictionary-encoding them gains nothing
     pq.write_table(entries, sink, compression="none", use_dictionary=False, row_group_size=INDEX_ROW_GROUP)
@@ -314,15 +318,17 @@ def _table_files(table: Any, stream: StreamConfig) -> dict[str, set[str]]:
     return by_batch
 
 
-def verified_index(lake: Lake, source: str, stream: StreamConfig, salt: bytes) -> list[str]:
+def verified_index(lake: Lake, source: str, stream: StreamConfig, salt: bytes, table: Any = None) -> list[str]:
     """Make the index agree with the bronze table; returns the batches indexed again.
 
     An entry for a file the table no longer holds, or a file of the table the index does
     not name, means the index missed a commit (a crash between the two, a table written
     by other means): that batch is indexed again from the table's files. Both sides are
     read from the tables' logs, not their data.
+
+    :param table: the bronze table as the caller just read it (read here otherwise)
     """
-    table = lake.delta_table(bronze_table_path(lake, source, stream.name))
+    table = table or lake.delta_table(bronze_table_path(lake, source, stream.name))
     if table is None:
         return []
     indexed = _indexed_files(lake.delta_table(index_path(lake, source, stream.name)))

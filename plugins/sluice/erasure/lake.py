@@ -37,7 +37,7 @@ from sluice.erasure.index import (
     reindex_rewritten,
     verified_index,
 )
-from sluice.lake.files import BATCH_COLUMN, bronze_table, bronze_table_path
+from sluice.lake.files import BATCH_COLUMN, bronze_table_path
 from sluice.lake.storage import Lake
 from sluice.sources import StreamConfig
 
@@ -156,17 +156,20 @@ def _erase(
     from sluice.lake.bronze import min_max_columns
 
     result = TableErasure(f"{source}/{stream.name}")
-    if lake.delta_table(bronze_table_path(lake, source, stream.name)) is None:
-        return result
     table_path = bronze_table_path(lake, source, stream.name)
+    table = lake.delta_table(table_path)
+    if table is None:
+        return result
     # a pass ends with a commit, or with nothing left to erase; a concurrent commit that
     # came first (or brought the people in again) makes another pass
-    verified_index(lake, source, stream, salt)
-    for _ in range(COMMIT_ATTEMPTS):
+    verified = table.version()
+    verified_index(lake, source, stream, salt, table)
+    for attempt in range(COMMIT_ATTEMPTS):
         holding = files_holding(lake, source, stream.name, hashes, batch)
         if not holding:
             return result
-        table = bronze_table(lake, source, stream.name)
+        if attempt:
+            table.update_incremental()
         schema = table.schema()
         min_max = min_max_columns(pa.schema(schema.to_arrow()), stream.record_key)
         now = int(time.time() * 1000)
@@ -194,4 +197,8 @@ def _erase(
         result.files_rewritten += len(holding)
         result.batches = sorted(set(result.batches) | set(holding.values()))
         reindex_rewritten(lake, source, stream.name, rewritten, hashes)
+        if result.version == verified + 1:
+            # no other commit since the index was checked against the table: it named every
+            # file holding them, and all are rewritten
+            return result
     raise ErasureError(f"{result.table}: still holds the people after {COMMIT_ATTEMPTS} passes (concurrent writers)")
