@@ -11,7 +11,7 @@ VENV := $(CURDIR)/.venv
 VENV2 := $(CURDIR)/.venv-airflow2
 BIN := $(VENV)/bin
 CONNECTORS := $(patsubst include/connectors/%.txt,.connectors/%/.installed,$(wildcard include/connectors/*.txt))
-DBT_SOURCES := $(shell find dbt_project -name '*.sql' -o -name '*.yml' -not -path '*/target/*' 2>/dev/null)
+DBT_SOURCES := $(shell find dbt_project \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*' 2>/dev/null)
 
 include include/airflow/env.mk
 
@@ -38,13 +38,17 @@ $(VENV2)/.installed: requirements-airflow2.txt | $(UV)
 	$(UV) pip sync --quiet --compile-bytecode --python .connectors/$*/bin/python --require-hashes $<
 	touch $@
 
-.PHONY: install connectors dbt-manifest airflow-home setup
+.PHONY: install connectors dbt-manifest dbt-docs airflow-home setup
 install: $(VENV)/.installed  ## the platform's virtualenv (Airflow 3, providers, dbt, Cosmos)
 connectors: $(CONNECTORS)  ## one virtualenv per Airbyte connector
 dbt-manifest: dbt_project/target/manifest.json  ## parse the dbt project (Cosmos renders from it)
 
 dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_SOURCES)
 	cd dbt_project && SLUICE_WAREHOUSE_PATH=$(SLUICE_WAREHOUSE_PATH) $(BIN)/dbt parse --quiet --profiles-dir .
+
+dbt-docs: $(SLUICE_DBT_DOCS_DIR)/index.html  ## generate the dbt docs the UI serves (catalog from the warehouse file once built)
+$(SLUICE_DBT_DOCS_DIR)/index.html: $(VENV)/.installed $(DBT_SOURCES) $(wildcard $(SLUICE_WAREHOUSE_PATH))
+	include/scripts/dbt_docs.sh $(SLUICE_DBT_DOCS_DIR)
 
 airflow-home: $(AIRFLOW_HOME)/.ready  ## migrate the metadata DB and create pools
 $(AIRFLOW_HOME)/.ready: $(VENV)/.installed include/airflow/pools.json
@@ -59,7 +63,7 @@ setup: install connectors dbt-manifest airflow-home
 run: setup  ## run one complete 6-hour batch through every platform DAG (BATCH=... to choose, DAG=... for one)
 	$(BIN)/python include/scripts/run_batch.py $(if $(BATCH),--batch $(BATCH)) $(if $(DAG),--dag $(DAG))
 
-up: setup  ## serve the Airflow UI on localhost:8080 with scheduler, DAG processor and triggerer
+up: setup dbt-docs  ## serve the Airflow UI on localhost:8080 with scheduler, DAG processor and triggerer
 	include/scripts/up.sh
 
 backfill: setup  ## make backfill START=2026-11-20 END=2026-11-21 (END exclusive; every platform DAG, or DAG=<id>)

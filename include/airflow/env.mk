@@ -13,6 +13,7 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL ?= 30
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK ?= False
 export SLUICE_DATA_DIR ?= $(CURDIR)/.data
 export SLUICE_WAREHOUSE_PATH ?= $(SLUICE_DATA_DIR)/warehouse/sluice.duckdb
+export SLUICE_DBT_DOCS_DIR ?= $(CURDIR)/dbt_project/target/docs
 export PYTHONPATH := $(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH))
 export NO_COLOR := 1
 # No usage telemetry leaves the machine (Cosmos, dbt).

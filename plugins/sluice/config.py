@@ -76,6 +76,11 @@ def dbt_manifest_path() -> Path:
     return _path("SLUICE_DBT_MANIFEST", dbt_project_dir() / "target" / "manifest.json")
 
 
+def dbt_docs_dir() -> Path:
+    """The generated dbt docs (``index.html``, ``manifest.json``, ``catalog.json``) the UI serves."""
+    return _path("SLUICE_DBT_DOCS_DIR", dbt_project_dir() / "target" / "docs")
+
+
 #: Airflow pool that serialises writers of the embedded DuckDB file (one writer at a time).
 WAREHOUSE_POOL = os.environ.get("SLUICE_WAREHOUSE_POOL", "sluice_warehouse")
 
