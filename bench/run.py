@@ -35,6 +35,7 @@ BENCHMARKS = (
     "snowflake",
     "airbyte",
     "erasure",
+    "watch",
     "scale",
     "batch",
     "cosmos",
@@ -55,6 +56,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "erasure_10_ratio": ("x", 0.2, "erasing 10 people through the index / a full rewrite of the table"),
     "erasure_1000_ratio": ("x", 1.0, "erasing 1,000 people / a full rewrite of the table"),
     "erasure_index_update_ratio": ("x", 0.1, "index maintenance of a batch / its bronze commit"),
+    "watch_overhead_ratio": ("x", 0.1, "freshness + metrics of a batch / its land + commit + load"),
     "airbyte_sync_overhead_ratio": ("x", 1.5, "Airbyte job's success to bronze + warehouse / bare copy of its files"),
     "scale_4x_time_ratio": ("x", 4.4, "land+commit+load time, 4x records / 1x"),
     "scale_4x_peak_memory_ratio": ("x", 1.5, "peak RSS of that process, 4x / 1x"),
@@ -113,6 +115,12 @@ def run_erasure(args: argparse.Namespace) -> dict[str, Any]:
     return bench_erasure(rows=args.erasure_rows)
 
 
+def run_watch(args: argparse.Namespace) -> dict[str, Any]:
+    from watch_bench import bench_watch
+
+    return bench_watch(count=args.faker_count)
+
+
 def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     from scale_bench import bench_scale
 
@@ -158,6 +166,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "snowflake": run_snowflake,
     "airbyte": run_airbyte,
     "erasure": run_erasure,
+    "watch": run_watch,
     "scale": run_scale,
     "batch": run_batch,
     "cosmos": run_cosmos,
@@ -196,7 +205,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--faker-count",
         type=int,
-        help="source-faker users for landing, lake, s3 and scale (1x); purchases are about as many, "
+        help="source-faker users for landing, lake, s3, watch and scale (1x); purchases are about as many, "
         "products 100 (default 100000, quick 2000)",
     )
     parser.add_argument(

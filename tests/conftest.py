@@ -5,6 +5,7 @@ The environment is fixed before anything imports Airflow, which reads it at impo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from environment import ROOT, VENV_BIN, isolated_environment
 from fakesnow_db import new_database
 from s3servers import start_moto, start_radosgw, use_bucket
+from slack_receiver import SlackReceiver
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="sluice-tests-"))
 os.environ.update(isolated_environment(SESSION_DIR / "airflow", SESSION_DIR / "data"))
@@ -123,3 +125,15 @@ def airflow2_backfill():
     if backfill is None:
         pytest.fail("the Airflow 2.11 backfill was not started: mark the test with @pytest.mark.airflow2")
     return backfill
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch):
+    """A Slack webhook on loopback (:class:`SlackReceiver`), configured as the webhook connection ``slack_alerts``."""
+    for var in ("SLUICE_SLACK_CONN_ID", "SLUICE_SLACK_CHANNEL", "SLUICE_SLACK_OWNER", "SLUICE_SLACK_TIMEOUT_SECONDS"):
+        monkeypatch.delenv(var, raising=False)
+    receiver = SlackReceiver()
+    connection = {"conn_type": "slackwebhook", "password": receiver.url}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", json.dumps(connection))
+    yield receiver
+    receiver.stop()

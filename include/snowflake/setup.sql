@@ -18,6 +18,8 @@ create schema if not exists sluice.bronze;
 create schema if not exists sluice.silver;
 create schema if not exists sluice.gold;
 create schema if not exists sluice.marts;
+-- the checks' figures (ops.batch_metrics, created by the first check that writes one)
+create schema if not exists sluice.ops;
 
 -- Time Travel keeps deleted rows this many days, then Fail-safe keeps them 7 more days on
 -- permanent tables (none on transient ones). Erasure must finish within the legal deadline:
@@ -50,6 +52,7 @@ grant usage, create table, create view on schema sluice.bronze to role sluice_ro
 grant usage, create table, create view on schema sluice.silver to role sluice_role;
 grant usage, create table, create view on schema sluice.gold to role sluice_role;
 grant usage, create table, create view on schema sluice.marts to role sluice_role;
+grant usage, create table on schema sluice.ops to role sluice_role;
 grant usage on stage sluice.bronze.sluice_lake to role sluice_role;
 grant usage on file format sluice.bronze.sluice_parquet to role sluice_role;
 grant role sluice_role to user <sluice_user>;

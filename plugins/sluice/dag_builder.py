@@ -21,7 +21,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from sluice import config
 from sluice.sources import SourceConfig, load_source
 from sluice.watch.callbacks import on_batch_late, on_dag_success, on_sla_miss, on_task_failure, on_task_success
-from sluice.watch.settings import late_after
+from sluice.watch.settings import deadlines_watched, late_after
 
 AIRFLOW_2 = airflow.__version__.startswith("2.")
 #: The platform's batch: every 6 hours, on UTC boundaries.
@@ -86,6 +86,8 @@ def _late_batch_alert(tags: list[str]) -> dict[str, Any]:
     them). Airflow 2.11 has SLAs instead (:func:`_late_batch_args`)."""
     if AIRFLOW_2:
         return {"sla_miss_callback": on_sla_miss}
+    if not deadlines_watched():
+        return {}
     from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
 
     alert = DeadlineAlert(
@@ -170,9 +172,11 @@ def _landing_doc(source: SourceConfig) -> str:
 
 
 def ingestion_dag(source_name: str) -> DAG:
-    """The DAG of one source: land the batch, then per stream commit and load it."""
+    """The DAG of one source: land the batch, then per stream commit and load it, then
+    measure it (a blocking breach holds the publish, so the transform waits)."""
     from sluice.lake.operators import BronzeCommitOperator
     from sluice.warehouse.operators import WarehouseLoadOperator
+    from sluice.watch.operators import BatchMetricsOperator
 
     source = load_source(source_name)
     streams = ", ".join(f"`{s.name}`" for s in source.streams)
@@ -183,7 +187,10 @@ def ingestion_dag(source_name: str) -> DAG:
             f"; commit each stream ({streams}) by registering those files in the Delta table "
             f"`bronze/{source.name}/<stream>`, and load it into `bronze.{source.name}__<stream>` in "
             f"the warehouse. Rerunning a batch replaces it.\n\n"
-            f"Bad records are kept under `quarantine/{source.name}/` with their reason."
+            f"Bad records are kept under `quarantine/{source.name}/` with their reason.\n\n"
+            "Then `metrics` measures the batch (completeness, uniqueness, validity, timeliness, "
+            "consistency of lake and warehouse, volume) against the thresholds of "
+            f"`include/sources/{source.name}.yml`; a blocking breach stops the publish."
         )
     with platform_dag(
         ingestion_dag_id(source.name),
@@ -196,13 +203,16 @@ def ingestion_dag(source_name: str) -> DAG:
         publish = EmptyOperator(task_id="publish", outlets=[source_asset(source)])
         if not into_lake:
             land >> publish
+        else:
+            metrics = BatchMetricsOperator(task_id="metrics", source=source.name, pool=config.WAREHOUSE_POOL)
+            metrics >> publish
         for stream in source.streams if into_lake else ():
             with TaskGroup(group_id=stream.name):
                 commit = BronzeCommitOperator(task_id="commit", source=source.name, stream=stream.name)
                 load = WarehouseLoadOperator(
                     task_id="load", source=source.name, stream=stream.name, pool=config.WAREHOUSE_POOL
                 )
-            land >> commit >> load >> publish
+            land >> commit >> load >> metrics
     return dag
 
 
@@ -212,13 +222,19 @@ def transform_dag() -> DAG:
 
     from sluice.sources import source_names
     from sluice.transform.cosmos import dbt_task_group
+    from sluice.watch.freshness import FRESHNESS_TASK_ID
+    from sluice.watch.operators import AccuracyCheckOperator, FreshnessCheckOperator
 
     sources = [load_source(name) for name in source_names()]
     doc_md = (
         "## Transform\n\nFor each 6-hour batch, once every source's ingestion has published it "
         "(its Asset), run the dbt project layer by layer: bronze staging views, silver "
         "(typed, deduplicated), gold (dimensions and facts), marts. Each model is a task "
-        "followed by its tests; incremental models process only this run's batch window."
+        "followed by its tests; incremental models process only this run's batch window.\n\n"
+        "First, `freshness` checks every bronze table against its dbt source's freshness SLA, in "
+        "the warehouse and the lake: what is built from a table past `error_after` is left out of "
+        "the build and its tasks are skipped, saying which table is late by how much. After the "
+        "build, `accuracy` compares the totals declared in dbt models' `meta.accuracy` across layers."
     )
     with platform_dag(
         TRANSFORM_DAG_ID,
@@ -239,7 +255,15 @@ def transform_dag() -> DAG:
             )
             for source in sources
         ]
-        waits >> dbt_task_group()
+        freshness = FreshnessCheckOperator(task_id=FRESHNESS_TASK_ID, fail_on_error=False, pool=config.WAREHOUSE_POOL)
+        accuracy = AccuracyCheckOperator(
+            task_id="accuracy",
+            freshness_task_id=FRESHNESS_TASK_ID,
+            pool=config.WAREHOUSE_POOL,
+            # models skipped on stale input do not hold the checks of the others
+            trigger_rule="none_failed",
+        )
+        waits >> freshness >> dbt_task_group(freshness_task_id=FRESHNESS_TASK_ID) >> accuracy
     return dag
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sluice.watch.settings import deadlines_watched
+
 MIN_RETRIES = 2
 MAX_ACTIVE_RUNS_LIMIT = 4
 FORBIDDEN_OWNERS = {"", "airflow"}
@@ -30,7 +32,8 @@ def dag_violations(dag: Any) -> list[str]:
     if not dag.max_active_runs or dag.max_active_runs > MAX_ACTIVE_RUNS_LIMIT:
         problems.append(f"max_active_runs={dag.max_active_runs} (must be 1..{MAX_ACTIVE_RUNS_LIMIT})")
     scheduled = getattr(dag, "timetable", None) is not None and getattr(dag.timetable, "can_be_scheduled", False)
-    if scheduled and not (getattr(dag, "deadline", None) or getattr(dag, "sla_miss_callback", None)):
+    late_alert = getattr(dag, "deadline", None) or getattr(dag, "sla_miss_callback", None)
+    if scheduled and deadlines_watched() and not late_alert:
         problems.append("has no late-run alert (deadline on Airflow 3, sla_miss_callback on 2.11)")
     for task in dag.tasks:
         if not task.on_failure_callback:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice import config
+from sluice.watch.thresholds import DEFAULTS, CheckConfigError, StreamChecks, parse_checks
 
 
 class SourceConfigError(ValueError):
@@ -39,6 +40,7 @@ class StreamConfig:
         (``{email: email, id: user_id}``): erasure resolves one identifier of a person to
         the others through them; the subject key is one of them
     :param pii: the columns that hold personal data, erased and verified with the rows
+    :param checks: thresholds of the per-batch checks (:mod:`sluice.watch.thresholds`)
     """
 
     name: str
@@ -47,6 +49,7 @@ class StreamConfig:
     subject_key: str | None = None
     identifiers: tuple[tuple[str, str], ...] = ()
     pii: tuple[str, ...] = ()
+    checks: StreamChecks = DEFAULTS
 
     @property
     def identifier_types(self) -> dict[str, str]:
@@ -150,7 +153,7 @@ def _meta(meta: Any, path: Path) -> dict[str, Any]:
     return meta
 
 
-STREAM_KEYS = {"record_key", "cursor_field", "subject_key", "identifiers", "pii"}
+STREAM_KEYS = {"record_key", "cursor_field", "subject_key", "identifiers", "pii", "checks"}
 
 
 def _stream(name: str, spec: dict[str, Any], path: Path) -> StreamConfig:
@@ -169,6 +172,10 @@ def _stream(name: str, spec: dict[str, Any], path: Path) -> StreamConfig:
         raise SourceConfigError(f"{where} declares personal data but no subject_key (the column naming the person)")
     if subject_key:
         identifiers = {subject_key: subject_key, **identifiers}
+    try:
+        checks = parse_checks(spec.get("checks"), where)
+    except CheckConfigError as error:
+        raise SourceConfigError(str(error)) from error
     return StreamConfig(
         name=name,
         record_key=spec["record_key"],
@@ -176,6 +183,7 @@ def _stream(name: str, spec: dict[str, Any], path: Path) -> StreamConfig:
         subject_key=subject_key,
         identifiers=tuple(sorted(identifiers.items())),
         pii=tuple(pii),
+        checks=checks,
     )
 
 

@@ -58,14 +58,17 @@ def test_every_dag_follows_the_conventions(dagbag):
         assert (dag["timetable"], dag["cron"], dag["timezone"]) == ("CronDataIntervalTimetable", cron, "UTC")
 
 
-def test_ingestion_lands_then_commits_and_loads_each_stream_then_publishes_its_asset(dagbag):
+def test_ingestion_lands_then_commits_and_loads_each_stream_then_measures_and_publishes_its_asset(dagbag):
     tasks = dagbag["dags"]["ingest_faker"]["tasks"]
     for stream in ("users", "products", "purchases"):
         assert tasks[f"{stream}.commit"]["upstream"] == ["land"]
         assert tasks[f"{stream}.load"]["upstream"] == [f"{stream}.commit"]
         assert tasks[f"{stream}.load"]["pool"] == "sluice_warehouse"
     assert tasks["publish"]["outlets"] == ["sluice.bronze.faker"]
-    assert len(tasks["publish"]["upstream"]) == 3
+    # the batch's metrics run after every load; a blocking breach holds the publish
+    assert tasks["metrics"]["upstream"] == ["products.load", "purchases.load", "users.load"]
+    assert (tasks["metrics"]["operator"], tasks["metrics"]["pool"]) == ("BatchMetricsOperator", "sluice_warehouse")
+    assert tasks["publish"]["upstream"] == ["metrics"]
     assert tasks["land"]["operator"] == "LocalAirbyteSyncOperator"
 
 
@@ -91,6 +94,7 @@ def test_an_airbyte_source_gets_the_same_two_line_dag_with_the_server_driver(pyt
     shop = result["dags"]["ingest_shop"]["tasks"]
     assert (shop["land"]["operator"], shop["land"]["deferrable"]) == ("AirbyteSyncOperator", True)
     assert shop["orders.commit"]["upstream"] == ["land"] and shop["refunds.load"]["upstream"] == ["refunds.commit"]
+    assert shop["metrics"]["upstream"] == ["orders.load", "refunds.load"] and shop["publish"]["upstream"] == ["metrics"]
     crm = result["dags"]["ingest_crm"]["tasks"]
     assert set(crm) == {"land", "publish"} and crm["publish"]["upstream"] == ["land"]
     assert result["dags"]["ingest_crm"]["violations"] == []
@@ -105,8 +109,11 @@ def test_erasure_is_one_task_in_the_warehouse_writers_pool(dagbag):
 def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependency_order(dagbag):
     tasks = dagbag["dags"]["transform"]["tasks"]
     assert tasks["wait_for_faker"]["inlets"] == ["sluice.bronze.faker"]
+    # freshness of the bronze tables first: the build leaves out what is built from stale ones
+    assert tasks["freshness"]["upstream"] == ["wait_for_faker"]
+    assert tasks["freshness"]["operator"] == "FreshnessCheckOperator"
     build = tasks["dbt.dbt_producer_watcher"]
-    assert build["upstream"] == ["wait_for_faker"] and build["pool"] == "sluice_warehouse"
+    assert build["upstream"] == ["freshness"] and build["pool"] == "sluice_warehouse"
     models = {task_id.split(".")[1] for task_id in tasks if task_id.startswith("dbt.") and task_id.endswith(".run")}
     assert {"stg_faker__users", "customers", "dim_customers", "fct_purchases", "revenue_per_customer"} <= models
     for model in models:  # each model is a task, followed by a task for its tests
@@ -119,10 +126,12 @@ def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependenc
     assert "dbt.fct_purchases.test" in tasks["dbt.revenue_per_customer.run"]["upstream"]
     # a retried build would be skipped by Cosmos: the model tasks retry, each running its model
     assert build["retries"] == 0 and tasks["dbt.dim_customers.run"]["retries"] >= 2
-    # only the build writes to the warehouse
-    assert [task_id for task_id, task in tasks.items() if task["pool"] == "sluice_warehouse"] == [
-        "dbt.dbt_producer_watcher"
-    ]
+    # accuracy across layers once the models are built, skipped ones included
+    assert "dbt.revenue_per_customer.test" in tasks["accuracy"]["upstream"]
+    assert tasks["accuracy"]["trigger_rule"] == "none_failed"
+    # only the build and the checks (which record into ops.batch_metrics) write to the warehouse
+    writers = [task_id for task_id, task in tasks.items() if task["pool"] == "sluice_warehouse"]
+    assert sorted(writers) == ["accuracy", "dbt.dbt_producer_watcher", "freshness"]
 
 
 def test_cluster_policy_rejects_a_dag_that_breaks_the_conventions(tmp_path):

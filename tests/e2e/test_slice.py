@@ -26,7 +26,6 @@ from deltalake import DeltaTable
 from e2e.snapshot import differences, snapshot
 from environment import ROOT, VENV_BIN, isolated_environment
 from s3servers import use_bucket
-from slack_receiver import SlackReceiver
 from sluice.lake.storage import open_lake
 
 pytestmark = pytest.mark.e2e
@@ -202,14 +201,6 @@ def test_a_failing_model_fails_its_task_and_stops_only_what_depends_on_it(one_by
     assert states["dbt.revenue_per_customer.run"] == "upstream_failed"
     for model in ("stg_faker__users", "customers", "dim_customers", "products", "purchases"):
         assert states[f"dbt.{model}.run"] == states[f"dbt.{model}.test"] == "success", model
-
-
-@pytest.fixture
-def slack():
-    """A Slack webhook on loopback."""
-    receiver = SlackReceiver()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.mark.s3

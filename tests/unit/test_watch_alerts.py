@@ -28,18 +28,6 @@ START = datetime(2026, 11, 20, 6, tzinfo=UTC)
 
 
 @pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch):
-    """The receiver, configured as the webhook connection ``slack_alerts``."""
-    for var in ("SLUICE_SLACK_CONN_ID", "SLUICE_SLACK_CHANNEL", "SLUICE_SLACK_OWNER", "SLUICE_SLACK_TIMEOUT_SECONDS"):
-        monkeypatch.delenv(var, raising=False)
-    receiver = SlackReceiver()
-    connection = {"conn_type": "slackwebhook", "password": receiver.url}
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", json.dumps(connection))
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
 def watch_log():
     """Lines the watch modules log (pytest's own log capture may be off)."""
     lines: list[str] = []

@@ -19,7 +19,12 @@ class DbtBuildOperator(DbtProducerWatcherOperator):
     Cosmos also copies every model's outcome into an Airflow Variable as it goes, for a
     retry to restore. No attempt here restores, and that copy was a third of the build's
     time (one Variable write per outcome, the whole backup each time), so it is off.
+
+    With ``freshness_task_id`` set, the tables that task found stale and everything built
+    from them are left out of the build (``--exclude source:<source>.<table>+``).
     """
+
+    freshness_task_id: str | None = None
 
     def execute(self, context: Any, **kwargs: Any) -> Any:
         from cosmos import settings
@@ -27,6 +32,7 @@ class DbtBuildOperator(DbtProducerWatcherOperator):
         if self.retries:
             raise ValueError(f"{self.task_id}: retries must be 0, the model tasks retry instead")
         ti = context["ti"]
+        self._leave_out_stale_inputs(ti)
         attempt, backup = ti.try_number, settings.enable_watcher_reliable_retry
         ti.try_number = 1  # read by the producer's retry check only; restored before returning
         settings.enable_watcher_reliable_retry = False
@@ -35,13 +41,35 @@ class DbtBuildOperator(DbtProducerWatcherOperator):
         finally:
             ti.try_number, settings.enable_watcher_reliable_retry = attempt, backup
 
+    def _leave_out_stale_inputs(self, ti: Any) -> None:
+        """Exclude the stale tables' descendants, and stop waiting for their tests: a built
+        model's tests are reported once the ones that still run are done (a model whose
+        tests were all left out has its test task skipped)."""
+        from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+        from cosmos.operators._watcher.state import safe_xcom_push
 
-def make_build_task(task: Any) -> None:
-    """Turn Cosmos' watcher producer into a :class:`DbtBuildOperator`."""
+        plan = ti.xcom_pull(task_ids=self.freshness_task_id) if self.freshness_task_id else None
+        stale = (plan or {}).get("exclude") or []
+        if not stale:
+            return
+        self.exclude = " ".join([self.exclude or "", *stale]).strip()
+        self.log.warning("Stale inputs, left out of the build with what is built from them: %s", " ".join(stale))
+        left_out = set(plan.get("tests_left_out") or [])
+        for model, tests in list(self.tests_per_model.items()):
+            kept = [test for test in tests if test not in left_out]
+            if tests and not kept and model not in (plan.get("skipped") or {}):
+                safe_xcom_push(task_instance=ti, key=get_tests_status_xcom_key(model), value="skipped")
+            self.tests_per_model[model] = kept
+
+
+def make_build_task(task: Any, freshness_task_id: str | None = None) -> None:
+    """Turn Cosmos' watcher producer into a :class:`DbtBuildOperator` (reading the plan of
+    ``freshness_task_id``, if given)."""
     from cosmos.operators._watcher.xcom import _backup_xcom_to_variable
 
     task.retries = 0
     task.__class__ = DbtBuildOperator
+    task.freshness_task_id = freshness_task_id
     for name in ("on_failure_callback", "on_retry_callback"):
         callbacks = getattr(task, name) or []
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]

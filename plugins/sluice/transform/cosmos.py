@@ -41,8 +41,13 @@ def dbt_execution() -> str:
     return mode
 
 
-def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
-    """A ``DbtTaskGroup`` running every model of the project, tests after each."""
+def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, **kwargs: Any):
+    """A ``DbtTaskGroup`` running every model of the project, tests after each.
+
+    :param freshness_task_id: a :class:`~sluice.watch.operators.FreshnessCheckOperator`
+        upstream of the group: what its plan names as built from stale tables is left out
+        of the build and its tasks are skipped, saying which table is late
+    """
     from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
@@ -98,7 +103,14 @@ def dbt_task_group(group_id: str = "dbt", **kwargs: Any):
         **kwargs,
     )
     if watcher:
-        _run_models_after_the_build(group)
+        _run_models_after_the_build(group, freshness_task_id)
+    if freshness_task_id:
+        from sluice.watch.operators import skip_when_stale
+
+        for task in group:
+            node = (getattr(task, "extra_context", None) or {}).get("dbt_node_config") or {}
+            if node.get("resource_type") in ("model", "seed", "snapshot"):
+                skip_when_stale(task, freshness_task_id)
     return group
 
 
@@ -117,7 +129,7 @@ def profile_config() -> Any:
     )
 
 
-def _run_models_after_the_build(group: Any) -> None:
+def _run_models_after_the_build(group: Any, freshness_task_id: str | None = None) -> None:
     """Order the watcher group: the one ``dbt build`` first, then the model tasks.
 
     Cosmos starts the model tasks beside the build, each waiting in a worker slot or the
@@ -146,7 +158,7 @@ def _run_models_after_the_build(group: Any) -> None:
         raise RuntimeError(f"Cosmos rendered no {PRODUCER_WATCHER_TASK_ID} task in {group.group_id}")
     # a retried build is skipped by Cosmos, which would skip every model; the model tasks
     # retry instead, each by running its own model, and a cleared build builds again
-    make_build_task(producer)
+    make_build_task(producer, freshness_task_id)
     for task in models:
         report_on_clear(task)
         task.pool = "default_pool"

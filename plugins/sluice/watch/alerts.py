@@ -152,8 +152,15 @@ def task_key(context: Mapping[str, Any]) -> str:
 
 
 def task_failed(context: Mapping[str, Any], lake: Lake | None = None) -> Outcome:
-    """A task failed after its retries (``on_failure_callback``)."""
+    """A task failed after its retries (``on_failure_callback``).
+
+    An exception marked ``alerted`` (a check's breach, see :mod:`sluice.watch.operators`)
+    has had its own alert: the failure is not announced twice.
+    """
     ti = context.get("task_instance") or context.get("ti")
+    if getattr(context.get("exception"), "alerted", False):
+        log.info("%s.%s failed on a breach its check alerted on", ti.dag_id, ti.task_id)
+        return Outcome("none")
     return alert(
         task_key(context),
         describe_exception(context.get("exception")),
