@@ -31,13 +31,19 @@ def manifest():
     return load_manifest()
 
 
-def bronze_tables(cursor, timestamp_type: str) -> None:
-    """The faker bronze tables, each with one row loaded ``AGES`` hours before NOW."""
+def bronze_tables(cursor, timestamp_type: str, views: bool = False) -> None:
+    """The faker bronze tables, each with one row loaded ``AGES`` hours before NOW; with
+    ``views``, views over the tables an Airbyte connection wrote, as Sluice makes them for
+    a connection whose destination is the warehouse."""
     cursor.execute("CREATE SCHEMA IF NOT EXISTS bronze")
+    schema = "airbyte_faker" if views else "bronze"
+    cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for table, hours in AGES.items():
-        cursor.execute(f"CREATE TABLE bronze.{table} (id INTEGER, _airbyte_extracted_at {timestamp_type})")
+        cursor.execute(f"CREATE TABLE {schema}.{table} (id INTEGER, _airbyte_extracted_at {timestamp_type})")
         loaded = (NOW - timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S+00:00")
-        cursor.execute(f"INSERT INTO bronze.{table} VALUES (1, '{loaded}')")
+        cursor.execute(f"INSERT INTO {schema}.{table} VALUES (1, '{loaded}')")
+        if views:
+            cursor.execute(f"CREATE OR REPLACE VIEW bronze.{table} AS SELECT * FROM {schema}.{table}")
 
 
 def statuses(results) -> dict[str, str]:
@@ -139,8 +145,9 @@ def test_fresh_warn_and_error_on_duckdb_alert_once_per_late_table(manifest, loca
     con.close()
 
 
-def test_fresh_warn_and_error_on_snowflake(manifest, local_lake, snowflake):
-    bronze_tables(snowflake.cursor(), "TIMESTAMP_TZ")
+@pytest.mark.parametrize("views", [False, True], ids=["tables", "views"])
+def test_fresh_warn_and_error_on_snowflake(manifest, local_lake, snowflake, views):
+    bronze_tables(snowflake.cursor(), "TIMESTAMP_TZ", views)
     _, results = check_freshness(manifest, [], lake=local_lake, connection=snowflake, now=NOW)
     assert statuses(results) == {
         "bronze.faker__products": "pass",

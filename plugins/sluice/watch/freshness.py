@@ -181,9 +181,14 @@ def existing_tables(connection: Any, schemas: Iterable[str]) -> set[str]:
     cursor = connection.cursor()
     try:
         listed = ", ".join(f"'{schema}'" for schema in wanted)
+        # views too (an Airbyte connection writing the warehouse has bronze views); fakesnow
+        # lists them only in information_schema.views
         cursor.execute(
-            "SELECT lower(table_schema), lower(table_name) FROM information_schema.tables"
-            f" WHERE lower(table_schema) IN ({listed})"
+            " UNION ".join(
+                f"SELECT lower(table_schema), lower(table_name) FROM information_schema.{listing}"
+                f" WHERE lower(table_schema) IN ({listed})"
+                for listing in ("tables", "views")
+            )
         )
         return {f"{schema}.{table}" for schema, table in cursor.fetchall()}
     finally:

@@ -55,7 +55,9 @@ def checksum_sql(column: str, source: str) -> str:
         for i in range(CHECKSUM_DIGITS)
     )
     return (
-        f"SELECT count(*), count(k), count(DISTINCT k), sum({digits}) FROM"
+        # each key's term is exact in any numeric type; the sum is a 38-digit decimal, since
+        # a floating-point sum (fakesnow computes the terms as doubles) rounds past 2^53
+        f"SELECT count(*), count(k), count(DISTINCT k), sum(cast({digits} AS decimal(38, 0))) FROM"
         f" (SELECT {column} AS k, md5(cast({column} AS varchar)) AS m FROM {source}) AS keyed"
     )
 
