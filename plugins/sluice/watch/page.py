@@ -1,7 +1,7 @@
 """The platform health page and the dbt docs, behind Airflow's login.
 
-:func:`render` turns :class:`~sluice.watch.health.Health` into one HTML page (every value
-escaped); :func:`docs_file` finds a file of the generated dbt docs. Both are shared by
+:func:`render` turns :class:`~sluice.watch.health.Health` into one HTML page (the Jinja2
+templates beside this module, autoescaped); :func:`docs_file` finds a file of the generated dbt docs. Both are shared by
 the Airflow 3 app here (:func:`create_app`, mounted by the plugin under ``/sluice``) and
 the Airflow 2.11 views (:mod:`sluice.watch.page_airflow2`).
 
@@ -12,14 +12,14 @@ is sent to the login page; any other client gets 401.
 """
 
 # no postponed annotations: FastAPI reads the routes' parameter types (imported in create_app)
-import html
+import functools
 import math
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sluice.watch.health import DagHealth, Health, Run
+from sluice.watch.health import Health, Run
+from sluice.watch.results import CheckResult
 
 #: What the dbt docs folder may serve: ``dbt docs generate`` writes more (compiled SQL,
 #: run results, the parse cache) that the docs page does not need.
@@ -98,7 +98,8 @@ def create_app() -> Any:
             path = docs_file(name)
         except DocsNotGenerated as missing:
             if name == "index.html":
-                return HTMLResponse(_page("dbt docs", f"<p class='problem'>{_e(missing)}</p>"), status_code=404)
+                page = _render("docs_missing.html", title="dbt docs", problem=str(missing))
+                return HTMLResponse(page, status_code=404)
             raise HTTPException(404, str(missing)) from None
         headers = {"Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache"}
         return FileResponse(path, media_type=DOCS_FILES[name], headers=headers)
@@ -106,192 +107,123 @@ def create_app() -> Any:
     return app
 
 
-# -- the HTML
+# -- the HTML: templates/*.html (Jinja2, autoescaped) lay out plain values prepared here
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def render(health: Health, docs_href: str | None = None) -> str:
     """The health page: every value escaped, links to the DAG runs in the Airflow UI."""
-    parts = [f"<p class='when'>Figures as of {_time(health.generated_at)}."]
-    if docs_href:
-        parts.append(f" <a href='{_e(docs_href)}'>dbt docs</a>")
-    parts.append("</p>")
-    parts += [f"<p class='problem'>{_e(problem)}</p>" for problem in health.problems]
-    parts.append(_sources(health.sources))
-    parts.append(_rows(health.sources))
-    parts.append(_dags(health.dags))
-    parts.append(_freshness(health))
-    parts.append(_breaches(health))
-    parts.append(_incidents(health))
-    parts.append(_erasures(health))
-    return _page("Platform health", "".join(parts))
-
-
-def _sources(sources: list[DagHealth]) -> str:
-    rows = []
-    for dag in sources:
-        success, latest = dag.last_success, dag.latest
-        rows.append(
-            [
-                _e(dag.source),
-                _run_link(success, success.batch) if success else "<span class='none'>no successful batch yet</span>",
-                _time(success.end_date) if success else "",
-                _latest(latest, success),
-            ]
-        )
-    return _table(
-        "Last successful batch per source",
-        ["Source", "Batch", "Finished", "Latest run"],
-        rows,
-        "No source is declared.",
-        section="sources",
+    listed = sum(1 for request in health.erasures if request.finished)
+    return _render(
+        "health.html",
+        title="Platform health",
+        generated_at=_time(health.generated_at),
+        docs_href=docs_href,
+        problems=health.problems,
+        sources=[
+            {
+                "source": dag.source,
+                "batch": _run(dag.last_success, dag.last_success.batch) if dag.last_success else None,
+                "finished": _time(dag.last_success.end_date) if dag.last_success else None,
+                "latest": _latest(dag.latest, dag.last_success),
+            }
+            for dag in health.sources
+        ],
+        rows=[
+            {
+                "source": dag.source,
+                "stream": stream.stream,
+                "batch": dag.last_success.batch,
+                "read": _count(stream.read),
+                "landed": _count(stream.landed),
+                "quarantined": _count(stream.quarantined),
+                "loaded": _count(stream.loaded),
+            }
+            for dag in health.sources
+            for stream in (dag.last_success.streams if dag.last_success else ())
+        ],
+        dags=[
+            {
+                "dag_id": dag.dag_id,
+                "success": _run(dag.last_success, dag.last_success.batch or dag.last_success.run_id)
+                if dag.last_success
+                else None,
+                "finished": _time(dag.last_success.end_date) if dag.last_success else None,
+                "latest": _latest(dag.latest, dag.last_success),
+            }
+            for dag in health.dags
+        ],
+        freshness=[_result(result) for result in health.freshness],
+        breaches=[_result(result) for result in health.breaches],
+        incidents=[
+            {
+                "title": incident.title,
+                "kind": incident.kind,
+                "what": incident.what,
+                "where": ".".join(part for part in (incident.dag_id, incident.task_id) if part),
+                "link": _ui_link(incident.log_url),
+                "opened_at": _time(incident.opened_at),
+                "occurrences": _count(incident.occurrences),
+                "last_seen_at": _time(incident.last_seen_at),
+            }
+            for incident in health.incidents
+        ],
+        erasures=[
+            {
+                "request_id": request.request_id,
+                "state": request.state,
+                "state_text": request.state.replace("_", " "),
+                "received_at": _time(request.received_at),
+                "updated_at": _time(request.updated_at),
+                "steps": ", ".join(step.replace("_", " ") for step, _ in request.steps),
+            }
+            for request in health.erasures
+        ],
+        # only when the finished requests listed are the latest few of more
+        erasures_finished=health.erasures_finished if health.erasures_finished > listed else None,
     )
 
 
-def _rows(sources: list[DagHealth]) -> str:
-    rows = []
-    for dag in sources:
-        run = dag.last_success
-        for stream in run.streams if run else ():
-            rows.append(
-                [
-                    _e(dag.source),
-                    _e(stream.stream),
-                    _e(run.batch),
-                    _count(stream.read),
-                    _count(stream.landed),
-                    _count(stream.quarantined),
-                    _count(stream.loaded),
-                ]
-            )
-    return _table(
-        "Rows in each source's last successful batch",
-        ["Source", "Stream", "Batch", "Read", "Landed", "Quarantined", "Loaded into the warehouse"],
-        rows,
-        "No successful batch has reported its rows yet.",
-        section="rows",
-        numeric=(3, 4, 5, 6),
+def _render(template: str, **values: Any) -> str:
+    return _templates().get_template(template).render(**values)
+
+
+@functools.cache
+def _templates() -> Any:
+    import jinja2  # not at import: every Airflow process imports the plugin
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=lambda value: "" if value is None else value,
     )
 
 
-def _dags(dags: list[DagHealth]) -> str:
-    rows = [
-        [
-            _e(dag.dag_id),
-            _run_link(dag.last_success, dag.last_success.batch or dag.last_success.run_id)
-            if dag.last_success
-            else "<span class='none'>none yet</span>",
-            _time(dag.last_success.end_date) if dag.last_success else "",
-            _latest(dag.latest, dag.last_success),
-        ]
-        for dag in dags
-    ]
-    return _table("Transform and erasure", ["DAG", "Last success", "Finished", "Latest run"], rows, "", section="dags")
+def _result(result: CheckResult) -> dict[str, Any]:
+    return {
+        "status": result.status,
+        "table_name": result.table_name,
+        "source": result.source,
+        "check": result.check,
+        "metric": result.metric,
+        "value": _value(result.metric, result.value),
+        "threshold": _value(result.metric, result.threshold),
+        "detail": result.detail,
+        "batch": result.batch,
+        "checked_at": _time(result.checked_at),
+    }
 
 
-def _freshness(health: Health) -> str:
-    rows = [
-        [
-            _e(r.table_name),
-            _e(r.source or ""),
-            _value(r.metric, r.value),
-            _value(r.metric, r.threshold),
-            _status(r.status),
-            _e(r.batch),
-            _time(r.checked_at),
-        ]
-        for r in health.freshness
-    ]
-    return _table(
-        "Freshness per table",
-        ["Table", "Source", "Lag", "Threshold", "Status", "Batch", "Checked"],
-        rows,
-        "No freshness check has run yet.",
-        section="freshness",
-    )
-
-
-def _breaches(health: Health) -> str:
-    rows = [
-        [
-            _status(r.status),
-            _e(r.table_name),
-            _e(r.check),
-            _e(r.metric),
-            _value(r.metric, r.value),
-            _value(r.metric, r.threshold),
-            _e(r.detail),
-            _e(r.batch),
-            _time(r.checked_at),
-        ]
-        for r in health.breaches
-    ]
-    return _table(
-        "Open quality breaches",
-        ["Status", "Table", "Check", "Metric", "Value", "Threshold", "Detail", "Batch", "Checked"],
-        rows,
-        "None: every check's latest result passed.",
-        section="breaches",
-    )
-
-
-def _incidents(health: Health) -> str:
-    rows = []
-    for incident in health.incidents:
-        where = ".".join(part for part in (incident.dag_id, incident.task_id) if part)
-        link = _ui_link(incident.log_url)
-        where = f"<a href='{_e(link)}' target='_top'>{_e(where or 'log')}</a>" if link else _e(where)
-        rows.append(
-            [
-                _e(incident.title),
-                _e(incident.kind),
-                _e(incident.what),
-                where,
-                _time(incident.opened_at),
-                _count(incident.occurrences),
-                _time(incident.last_seen_at),
-            ]
-        )
-    return _table(
-        "Open incidents",
-        ["Incident", "Kind", "What", "Where", "Opened", "Seen", "Last seen"],
-        rows,
-        "None open.",
-        section="incidents",
-    )
-
-
-def _erasures(health: Health) -> str:
-    rows = [
-        [
-            _e(request.request_id),
-            f"<span class='state {_e(request.state)}'>{_e(request.state.replace('_', ' '))}</span>",
-            _time(request.received_at),
-            _time(request.updated_at),
-            _e(", ".join(step.replace("_", " ") for step, _ in request.steps)),
-        ]
-        for request in health.erasures
-    ]
-    note = ""
-    if health.erasures_finished > sum(1 for request in health.erasures if request.finished):
-        note = f"<p class='note'>The latest finished requests of {health.erasures_finished} are listed.</p>"
-    return (
-        _table(
-            "Erasure requests",
-            ["Request", "State", "Received", "Last change", "Steps done"],
-            rows,
-            "No erasure request yet.",
-            section="erasures",
-        )
-        + note
-    )
-
-
-def _latest(latest: Run | None, success: Run | None) -> str:
+def _latest(latest: Run | None, success: Run | None) -> dict[str, Any] | None:
+    """The latest run's state, with a link unless it is the last success (linked already)."""
     if latest is None:
-        return "<span class='none'>never run</span>"
-    if latest is success:
-        return _status(latest.state)
-    return f"{_status(latest.state)} {_run_link(latest, latest.batch or latest.run_id)}"
+        return None
+    return {"state": latest.state, "link": None if latest is success else _run(latest, latest.batch or latest.run_id)}
 
 
 def _ui_link(url: str | None) -> str | None:
@@ -309,86 +241,34 @@ def _ui_link(url: str | None) -> str | None:
     return url
 
 
-def _run_link(run: Run, text: str | None) -> str:
-    return f"<a href='{_e(run.link)}' target='_top' title='{_e(run.run_id)}'>{_e(text or run.run_id)}</a>"
+def _run(run: Run, text: str | None) -> dict[str, str]:
+    return {"href": run.link, "title": run.run_id, "text": text or run.run_id}
 
 
-def _status(status: str) -> str:
-    return f"<span class='status {_e(status)}'>{_e(status)}</span>"
-
-
-def _table(
-    title: str,
-    headers: list[str],
-    rows: list[list[str]],
-    empty: str,
-    *,
-    section: str,
-    numeric: Iterable[int] = (),
-) -> str:
-    numeric = set(numeric)
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    cells = ("".join(f"<td{' class=num' if i in numeric else ''}>{c}</td>" for i, c in enumerate(row)) for row in rows)
-    body = "".join(f"<tr>{row}</tr>" for row in cells)
-    if not rows:
-        body = f"<tr><td colspan='{len(headers)}' class='none'>{_e(empty)}</td></tr>"
-    return f"<section id='{section}'><h2>{_e(title)}</h2><table><tr>{head}</tr>{body}</table></section>"
-
-
-def _page(title: str, body: str) -> str:
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Sluice: {_e(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1.2rem 1.5rem;
-  color: #1a202c; background: #fff; font-size: 14px; }}
-h1 {{ font-size: 1.4rem; margin: 0 0 .3rem; }}
-h2 {{ font-size: 1.05rem; margin: 1.4rem 0 .4rem; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e2e8f0; vertical-align: top; }}
-th {{ background: #f7fafc; font-weight: 600; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-a {{ color: #0b6bcb; }}
-.when, .note {{ color: #4a5568; }}
-.none {{ color: #718096; font-style: italic; }}
-.problem {{ background: #fff5f5; border-left: 4px solid #e53e3e; padding: .4rem .7rem; }}
-.status, .state {{ display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85em;
-  background: #edf2f7; }}
-.status.success, .status.pass, .state.done {{ background: #c6f6d5; color: #22543d; }}
-.status.failed, .status.error, .state.verification_failed, .state.rejected {{ background: #fed7d7; color: #822727; }}
-.status.warn, .status.running, .status.queued, .state.purge_pending {{ background: #fefcbf; color: #744210; }}
-</style></head>
-<body><h1>Sluice: {_e(title)}</h1>{body}</body></html>
-"""
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _time(moment: datetime | None) -> str:
+def _time(moment: datetime | None) -> dict[str, str] | None:
     if moment is None:
-        return ""
+        return None
     from sluice.watch.messages import utc_text
 
-    return f"<time datetime='{_e(moment.isoformat())}'>{_e(utc_text(moment))}</time>"
+    return {"iso": moment.isoformat(), "text": utc_text(moment)}
 
 
 def _count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-def _value(metric: str, value: float | None) -> str:
-    """A figure as people read it: seconds as a duration, whole numbers without decimals."""
+def _value(metric: str, value: float | None) -> dict[str, str | None]:
+    """A figure as people read it: seconds as a duration (exact in its title), whole numbers
+    without decimals."""
     if value is None:
-        return ""
+        return {"text": "", "title": None}
     if not math.isfinite(value):
-        return _e(value)
+        return {"text": str(value), "title": None}
     if metric.endswith("_seconds"):
-        return f"<span title='{value:g} s'>{_e(_duration(value))}</span>"
+        return {"text": _duration(value), "title": f"{value:g} s"}
     if value == int(value):
-        return f"{int(value):,}"
-    return _e(f"{value:.4g}")
+        return {"text": f"{int(value):,}", "title": None}
+    return {"text": f"{value:.4g}", "title": None}
 
 
 def _duration(seconds: float) -> str:
