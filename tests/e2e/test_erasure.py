@@ -139,6 +139,9 @@ def test_the_audit_has_each_step_and_no_identifier(erased):
         } <= steps
     verified = [json.loads(row["details"]) for row in rows if row["step"] == "verified"]
     assert all(v["clean"] for v in verified)
+    # the proof also searched each person's own name, phone number...: values only they had
+    resolved = [json.loads(row["details"]) for row in rows if row["step"] == "resolved"]
+    assert all(r["personal_values"].get("pii:name") and r["personal_values"].get("pii:telephone") for r in resolved)
     text = json.dumps(rows, default=str).lower()
     assert not any(email.lower() in text for email in erased["people"]["emails"])
 

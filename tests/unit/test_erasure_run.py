@@ -3,6 +3,7 @@ resumable, idempotent, purged when due, refused when malformed."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import duckdb
@@ -104,6 +105,30 @@ def test_a_request_is_erased_everywhere_proven_audited_and_closed(stack):
     again = erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None)
     assert again == {"request_id": "r1", "state": "done", "changed": False} and pending_requests(lake) == []
     assert bronze_table(lake, "faker", "users").version() == version
+
+
+def test_a_personal_value_only_the_person_had_is_proof_of_a_forgotten_copy(stack):
+    from sluice.erasure.lake import ErasureError
+    from sluice.erasure.pii import unattributed
+
+    lake, connect, _ = stack
+    # an export nobody declared kept a name of the person, and one of someone still here
+    export = lake.path("exports", "people.json")
+    lake.write_bytes(export, b'{"who": "Person 2 "}\n{"who": "Person 3"}\n{"note": "Person 22"}\n')
+    record_requests(lake, [ErasureRequest("r5", {"email": ["u2@x.io"]})])
+    with pytest.raises(ErasureError, match="still held in 1 lake file"):
+        erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None)
+    steps = audit.steps(lake, "r5")
+    assert steps["resolved"]["personal_values"] == {"pii:name": 1}
+    assert steps["verified"]["lake_findings"] == [{"path": "exports/people.json", "type": "pii:name", "where": "who"}]
+    assert "Person" not in json.dumps(audit.rows(lake), default=str)  # the audit names types, never values
+    # a value someone else still has proves nothing
+    faker = [load_source("faker")]
+    assert unattributed(lake, faker, {"pii:name": {"person 2", "person 3"}}) == {"pii:name": {"person 2"}}
+
+    lake.delete_files([export])  # the copy is found and deleted: the retry completes
+    assert erasure_run.process_request(lake, pending_requests(lake)[0], SALT, connect, None)["state"] == "done"
+    assert pending_requests(lake) == []  # the kept values went with the request
 
 
 def test_a_run_killed_half_way_is_completed_by_its_retry(stack, monkeypatch):

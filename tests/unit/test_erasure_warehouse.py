@@ -88,3 +88,19 @@ def test_a_failing_delete_leaves_every_table_as_it_was(tmp_path):
     with pytest.raises(duckdb.BinderException):
         erase_from_warehouse(con, [*personal_tables(load_manifest()), broken], PEOPLE)
     assert counts(con.cursor()) == {table: len(rows) for table, rows in ROWS.items()}
+
+
+def test_the_proof_finds_a_personal_value_only_the_person_had(tmp_path):
+    import duckdb
+
+    from sluice.erasure.warehouse import residue
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    fill(con.cursor())
+    tables = personal_tables(load_manifest())
+    erase_from_warehouse(con, tables, PEOPLE)
+    assert residue(con, tables, PEOPLE) == {}
+    # a copy of their row that lost its identifiers (a load gone wrong) still names them
+    con.execute("insert into bronze.faker__users values (null, null, ' ada lovelace-byron')")
+    assert residue(con, tables, PEOPLE) == {}, "their identifiers alone do not find it"
+    assert residue(con, tables, PEOPLE, {"pii:name": {"ada lovelace-byron"}}) == {"bronze.faker__users": 1}

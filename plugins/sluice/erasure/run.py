@@ -1,7 +1,8 @@
 """One erasure request from start to proof, resumable step by step.
 
-1. resolve the request's identifiers to every identifier held for the person, and keep
-   them with the request (a retry must find them after the linking rows are gone);
+1. resolve the request's identifiers to every identifier held for the person, read the
+   values of their declared personal columns, and keep both with the request (a retry
+   must find them after the linking rows are gone);
 2. suppress them: landings from now on drop the person's records;
 3. erase the warehouse: every declared table of every layer, one transaction (a DuckDB
    file is then rewritten so no deleted row survives in it);
@@ -11,8 +12,8 @@
    (0: in the same run): every older version of the tables it touched (their files and
    log entries, so time travel before the purge ends), index versions, quarantine;
 6. verify: no row of any declared warehouse table, and no file under the lake, holds
-   an identifier of the person;
-7. close: the request's identifiers are deleted from the requests table and purged.
+   an identifier of the person, nor a personal value only they had (:mod:`sluice.erasure.pii`);
+7. close: the request's identifiers and values are deleted from the requests table and purged.
 
 Each step appends to the audit (:mod:`sluice.erasure.audit`). A rerun of a finished
 request changes nothing; a killed run's retry redoes only what is not in the audit.
@@ -32,6 +33,7 @@ from typing import Any
 from sluice.erasure import audit
 from sluice.erasure.index import identifier_hashes, normalise
 from sluice.erasure.lake import ErasureError, erase_from_table
+from sluice.erasure.pii import is_pii, person_values, unattributed, without_pii
 from sluice.erasure.purge import purge_source
 from sluice.erasure.registry import personal_tables
 from sluice.erasure.requests import ErasureRequest, add_identifiers, close_request
@@ -56,7 +58,9 @@ def retention_hours() -> int:
 
 def request_hash(request: ErasureRequest, salt: bytes) -> str:
     """The salted hash the audit keeps for the person of a request."""
-    given = sorted((kind, normalise(kind, v)) for kind, values in request.identifiers.items() for v in values)
+    given = sorted(
+        (kind, normalise(kind, v)) for kind, values in without_pii(request.identifiers).items() for v in values
+    )
     return hmac.new(salt, json.dumps(given).encode(), hashlib.sha256).hexdigest()
 
 
@@ -103,15 +107,25 @@ def process_request(
             connection.close()
 
     only_in_warehouse = any(table.store == "airbyte" for table in tables)
+    given = without_pii(request.identifiers)
     try:
-        identifiers = resolve(lake, sources, request.identifiers, salt, held if only_in_warehouse else None)
+        identifiers = resolve(lake, sources, given, salt, held if only_in_warehouse else None)
     except RequestError:
         if "resolved" not in done:
             raise
-        identifiers = {k: {normalise(k, v) for v in values} for k, values in request.identifiers.items()}
-    if "resolved" not in done:
-        add_identifiers(lake, request, identifiers)
-        step("resolved", {"identifiers": {kind: len(values) for kind, values in identifiers.items()}})
+        identifiers = {k: {normalise(k, v) for v in values} for k, values in given.items()}
+    if "resolved" in done:  # kept with the request when it was resolved
+        personal = {kind: set(values) for kind, values in request.identifiers.items() if is_pii(kind)}
+    else:
+        personal = person_values(lake, sources, identifiers, salt)
+        add_identifiers(lake, request, {**identifiers, **personal})
+        step(
+            "resolved",
+            {
+                "identifiers": {kind: len(values) for kind, values in identifiers.items()},
+                "personal_values": {kind: len(values) for kind, values in personal.items()},
+            },
+        )
     suppress(lake, identifier_hashes(identifiers, salt))
 
     if "erased_warehouse" not in done:
@@ -150,10 +164,11 @@ def process_request(
 
     declared = declared_columns(sources)
     # the pending request itself is the one copy kept until the end: closed below
-    findings = scan_lake(lake, identifiers, declared, exclude=["erasure/requests"])
+    theirs = unattributed(lake, sources, personal)
+    findings = scan_lake(lake, {**identifiers, **theirs}, declared, exclude=["erasure/requests"])
     connection = connect_warehouse()
     try:
-        residue = warehouse_residue(connection, tables, identifiers)
+        residue = warehouse_residue(connection, tables, identifiers, theirs)
     finally:
         connection.close()
     outcome = {
@@ -168,7 +183,7 @@ def process_request(
             f" {sum(residue.values())} warehouse row(s): {outcome['lake_findings'][:5]} {residue}"
         )
     close_request(lake, request.request_id)
-    if left := scan_lake(lake, identifiers, declared, folder="erasure/requests"):
+    if left := scan_lake(lake, {**identifiers, **personal}, declared, folder="erasure/requests"):
         raise ErasureError(f"request {request.request_id}: its identifiers are still in {len(left)} request file(s)")
     step("done", {})
     return {"request_id": request.request_id, "state": "done", "changed": True, "steps": done}

@@ -1,4 +1,5 @@
-"""Prove an erasure: scan every file under the lake, decoded, for the people's identifiers.
+"""Prove an erasure: scan every file under the lake, decoded, for the people's identifiers
+and the values of their personal columns (types ``pii:<column>``, :mod:`sluice.erasure.pii`).
 
 Parquet files (data files, quarantine, Delta checkpoints, the index) are read column by
 column: a string column (nested ones as their JSON text) must not contain an email
@@ -6,7 +7,8 @@ identifier, and no column declared for an identifier type may hold one of that t
 values. Text files (the Delta log, manifests, state, JSON of any kind) are decoded and
 searched the same way: emails as text, other identifiers as the values of the keys
 declared for them (a Delta log's statistics included). What is found is reported by
-path and identifier type, never by value.
+path and identifier type, never by value. A personal value is found where a Parquet
+string column or a JSON value holds it whole (case and surrounding spaces aside).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sluice.erasure.index import CASELESS_TYPES, normalise
+from sluice.erasure.pii import is_pii
 from sluice.lake.storage import Lake
 
 
@@ -47,6 +50,7 @@ def _scan_parquet(
 ) -> Iterator[Finding]:
     with lake.fs.open_input_file(path) as file:
         table = pq.read_table(file)
+    personal = {kind: values for kind, values in identifiers.items() if is_pii(kind) and values}
     for name in table.column_names:
         column = table.column(name)
         leaf = name.rsplit(".", 1)[-1]
@@ -58,6 +62,11 @@ def _scan_parquet(
         text = _strings(column)
         if text is None:
             continue
+        if personal and not pa.types.is_nested(column.type):
+            whole = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+            for kind, values in personal.items():
+                if pc.any(pc.is_in(whole, pa.array(sorted(values)))).as_py():
+                    yield Finding(path, kind, name)
         lowered = pc.utf8_lower(text)
         for caseless in CASELESS_TYPES:
             for value in identifiers.get(caseless, ()):
@@ -97,11 +106,14 @@ def _scan_text(
             documents.append(json.loads(line))
         except ValueError:
             continue
+    personal = {value: kind for kind, values in identifiers.items() if is_pii(kind) for value in values}
     for document in documents:
         for key, value in _walk(document):
             kind = by_column.get(key)
             if kind and value is not None and normalise(kind, value) in identifiers.get(kind, set()):
                 yield Finding(path, kind, key)
+            if personal and isinstance(value, str) and value.strip().lower() in personal:
+                yield Finding(path, personal[value.strip().lower()], key)
 
 
 def declared_columns(sources: Iterable[Any]) -> dict[str, dict[str, str]]:

@@ -135,14 +135,27 @@ def erase_from_warehouse(
 
 
 def residue(
-    connection: Any, tables: Iterable[PersonalTable], identifiers: Mapping[str, Iterable[str]]
+    connection: Any,
+    tables: Iterable[PersonalTable],
+    identifiers: Mapping[str, Iterable[str]],
+    personal: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, int]:
-    """Rows of the people still in the warehouse, per table that holds any."""
+    """Rows of the people still in the warehouse, per table that holds any: rows with one of
+    their identifiers, or with a personal value only they had in a declared ``pii`` column
+    (``personal``: ``pii:<column>`` -> values, :func:`sluice.erasure.pii.unattributed`;
+    not for an Airbyte connection's tables, whose values no lake table attributes)."""
+    from sluice.erasure.pii import PREFIX
+
     cursor = connection.cursor()
     found = {}
     for target in targets(cursor, tables):
-        condition = target.condition(identifiers)
-        if condition is None:
+        terms = [target.condition(identifiers)]
+        for column in target.table.pii if target.table.store == "warehouse" else ():
+            if values := sorted(set((personal or {}).get(PREFIX + column, ()))):
+                listed = ", ".join(_literal(value) for value in values)
+                terms.append(f"lower(trim(cast({target.column(column)} as varchar))) in ({listed})")
+        condition = " or ".join(term for term in terms if term)
+        if not condition:
             continue
         cursor.execute(f"select count(*) from {target.name} where {condition}")
         if count := cursor.fetchone()[0]:
