@@ -209,17 +209,27 @@ class StreamBatch:
         self.common = {"checked_at": now, "dag_id": dag_id, "batch": batch, "source": source, "table_name": table_name}
         self.results: list[CheckResult] = []
 
-    def record(self, check: str, metric: str, value: float, detail: str) -> None:
-        """A figure kept without a threshold."""
+    def record(
+        self,
+        check: str,
+        metric: str,
+        value: float,
+        detail: str,
+        *,
+        threshold: float | None = None,
+        status: str = PASS,
+        blocking: bool = False,
+    ) -> None:
+        """A figure, kept without a threshold unless one is given."""
         self.results.append(
             CheckResult(
                 **self.common,
                 check=check,
                 metric=metric,
                 value=float(value),
-                threshold=None,
-                status=PASS,
-                blocking=False,
+                threshold=threshold,
+                status=status,
+                blocking=blocking,
                 detail=detail,
             )
         )
@@ -229,18 +239,8 @@ class StreamBatch:
     ) -> None:
         """A figure held to ``threshold``; ``detail`` gets the bounds appended (written by ``describe``)."""
         status, bound = threshold.judge(value)
-        self.results.append(
-            CheckResult(
-                **self.common,
-                check=check,
-                metric=metric,
-                value=float(value),
-                threshold=bound,
-                status=status,
-                blocking=threshold.blocking,
-                detail=f"{detail} ({threshold.bounds(describe)})",
-            )
-        )
+        detail = f"{detail} ({threshold.bounds(describe)})"
+        self.record(check, metric, value, detail, threshold=bound, status=status, blocking=threshold.blocking)
 
 
 def measure_stream(
