@@ -35,6 +35,10 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 # executors start `airflow tasks run` from PATH: it must be this environment's
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 TERMINAL = {"success", "failed"}
+# Airflow 2.11's LocalExecutor workers dispose the metadata-DB pool they inherit when
+# forked, closing connections the backfill job may have just checked out ("server closed
+# the connection unexpectedly"). Without a pool no idle connection is inherited.
+AIRFLOW2_ENVIRONMENT = {"AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "False"}
 T = TypeVar("T")
 
 
@@ -250,6 +254,7 @@ def backfill_airflow2(dag_id: str, start: datetime, end: datetime) -> list[tuple
             (end - timedelta(seconds=1)).isoformat(),
             dag_id,
         ],
+        env={**os.environ, **AIRFLOW2_ENVIRONMENT},
     )
     runs = backfill_runs(dag_id, start, end)
     if proc.returncode != 0 and not runs:

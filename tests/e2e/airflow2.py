@@ -77,7 +77,15 @@ def start(root: Path) -> Backfill:
     airflow, python = VENV2_BIN / "airflow", VENV2_BIN / "python"
     backfill = f"{python} {ROOT / 'include' / 'scripts' / 'backfill.py'}"
     script = f"""set -euo pipefail
-trap 'bash {POSTGRES} stop {postgres_dir} > /dev/null 2>&1' EXIT
+finish() {{
+  status=$?
+  bash {POSTGRES} stop {postgres_dir} > /dev/null 2>&1
+  if [ $status -ne 0 ] && [ -f {postgres_dir}/postgres.log ]; then
+    echo "--- the end of the PostgreSQL server's log ({postgres_dir}/postgres.log):"
+    tail -n 40 {postgres_dir}/postgres.log
+  fi
+}}
+trap finish EXIT
 url=$(bash {POSTGRES} start {postgres_dir}) || {{
   echo "The Airflow 2.11 backfill runs on PostgreSQL, which could not be started (see above)."
   exit 3

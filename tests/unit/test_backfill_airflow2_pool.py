@@ -1,0 +1,82 @@
+"""The Airflow 2.11 backfill keeps its metadata-DB connections when the LocalExecutor forks.
+
+Airflow 2.11's LocalExecutor workers dispose the SQLAlchemy pool they inherit, closing
+connections that were idle in it at the fork. The backfill job checks one out right after
+starting the executor, so it sometimes lost it mid-transaction ("server closed the
+connection unexpectedly"). The wrapper runs ``airflow dags backfill`` without a pool;
+this runs the same sequence on a real PostgreSQL server with the wrapper's environment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from environment import ROOT, VENV2_BIN
+
+POSTGRES = ROOT / "include" / "scripts" / "postgres.sh"
+
+# Several executor starts, each right after a connection went back to the pool.
+PROBE = """
+import time
+from sqlalchemy import text
+from airflow import settings
+from airflow.executors.local_executor import LocalExecutor
+
+for attempt in range(5):
+    session = settings.Session()
+    session.execute(text("select 1"))
+    session.commit()
+    session.close()
+    executor = LocalExecutor(parallelism=2)
+    executor.start()
+    session = settings.Session()
+    session.execute(text("select 1"))
+    time.sleep(0.3)
+    session.execute(text("select 2"))
+    session.commit()
+    session.close()
+    executor.end()
+print("connections kept")
+"""
+
+
+def backfill_environment() -> dict[str, str]:
+    spec = importlib.util.spec_from_file_location("backfill", ROOT / "include" / "scripts" / "backfill.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.AIRFLOW2_ENVIRONMENT
+
+
+@pytest.fixture
+def postgres_url():
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        pytest.fail("PostgreSQL server binaries are missing: apt-get install -y postgresql")
+    folder = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
+    try:
+        url = subprocess.run(
+            ["bash", POSTGRES, "start", folder], capture_output=True, text=True, check=True, timeout=120
+        ).stdout.strip()
+        yield url
+    finally:
+        subprocess.run(["bash", POSTGRES, "stop", folder], capture_output=True, timeout=90)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_backfill_job_keeps_its_connections_when_local_executor_workers_fork(postgres_url, tmp_path):
+    env = {
+        **os.environ,
+        **backfill_environment(),
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    proc = subprocess.run([VENV2_BIN / "python", "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "connections kept" in proc.stdout, proc.stderr[-3000:]
