@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,29 @@ def fakesnow_server() -> dict:
         warnings.simplefilter("ignore")  # the connector warns about its vendored requests
         with fakesnow.server() as kwargs:
             yield kwargs
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A PostgreSQL server listening on a unix socket in ``folder``; database and user ``airflow``."""
+
+    folder: Path
+    url: str  # SQLAlchemy's
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """One PostgreSQL server for the session (include/scripts/postgres.sh)."""
+    script = ROOT / "include" / "scripts" / "postgres.sh"
+    folder = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
+    try:
+        started = subprocess.run(["bash", script, "start", folder], capture_output=True, text=True, timeout=120)
+        if started.returncode != 0:
+            pytest.fail(f"PostgreSQL did not start: {started.stderr}")
+        yield PostgresServer(folder, started.stdout.strip())
+    finally:
+        subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=90)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,16 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
-
-import pytest
 
 from environment import ROOT, VENV2_BIN
-
-POSTGRES = ROOT / "include" / "scripts" / "postgres.sh"
 
 # Several executor starts, each right after a connection went back to the pool.
 PROBE = """
@@ -54,27 +47,12 @@ def backfill_environment() -> dict[str, str]:
     return module.AIRFLOW2_ENVIRONMENT
 
 
-@pytest.fixture
-def postgres_url():
-    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
-        pytest.fail("PostgreSQL server binaries are missing: apt-get install -y postgresql")
-    folder = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
-    try:
-        url = subprocess.run(
-            ["bash", POSTGRES, "start", folder], capture_output=True, text=True, check=True, timeout=120
-        ).stdout.strip()
-        yield url
-    finally:
-        subprocess.run(["bash", POSTGRES, "stop", folder], capture_output=True, timeout=90)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def test_the_backfill_job_keeps_its_connections_when_local_executor_workers_fork(postgres_url, tmp_path):
+def test_the_backfill_job_keeps_its_connections_when_local_executor_workers_fork(postgres, tmp_path):
     env = {
         **os.environ,
         **backfill_environment(),
         "AIRFLOW_HOME": str(tmp_path),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }

@@ -263,3 +263,89 @@ def test_a_stale_input_is_left_out_of_the_transform_and_the_rest_is_built(airflo
     lag = statsd.values("airflow.sluice.freshness_lag_seconds.bronze.faker__users")
     assert float(next(iter(lag.values())).split("|")[0]) > 13 * 3600 - 60
     assert "airflow.sluice.freshness_lag_seconds.lake.bronze.faker.users" in statsd.values("airflow.sluice.")
+
+
+PG_DAG = '''
+"""Airflow DAG: the faker tables' freshness measured through a PostgreSQL connection."""
+from sluice import config
+from sluice.dag_builder import platform_dag
+from sluice.watch.operators import FreshnessCheckOperator
+
+with platform_dag("pg_freshness", doc_md="Freshness through PostgreSQL.", tags=["test"], schedule=None) as dag:
+    FreshnessCheckOperator(
+        task_id="freshness", conn_id="tables_pg", sources=["faker"], fail_on_error=False, pool=config.WAREHOUSE_POOL
+    )
+'''
+
+
+def postgres_connection(postgres) -> str:
+    """The Airflow connection (JSON) to the session's PostgreSQL server."""
+    return json.dumps({"conn_type": "postgres", "host": str(postgres.folder), "login": "airflow", "schema": "airflow"})
+
+
+def test_freshness_is_measured_through_any_sql_connection_here_postgresql(postgres, airflow_db, slack, tmp_path):
+    import psycopg2
+
+    pg = psycopg2.connect(host=str(postgres.folder), user="airflow", dbname="airflow")
+    pg.autocommit = True
+    cursor = pg.cursor()
+    cursor.execute("DROP SCHEMA IF EXISTS bronze CASCADE; CREATE SCHEMA bronze")
+    for table, hours in AGES.items():
+        cursor.execute(f"CREATE TABLE bronze.{table} (id INTEGER, _airbyte_extracted_at TIMESTAMPTZ)")
+        cursor.execute(f"INSERT INTO bronze.{table} VALUES (1, now() - interval '{hours} hours')")
+    pg.close()
+    # the platform's own warehouse and lake hold a fresh faker batch: only PostgreSQL has late tables
+    lake, warehouse = copy_faker_batch(tmp_path / "data")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "pg_freshness.py").write_text(textwrap.dedent(PG_DAG))
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_TABLES_PG": postgres_connection(postgres),
+        "SLUICE_LAKE_ROOT": str(tmp_path / "data" / "lake"),
+        "SLUICE_WAREHOUSE_PATH": str(warehouse),
+    }
+    (run,), output = run_dag(VENV_BIN / "python", env, dags, "pg_freshness", [NOW], tmp_path)
+    assert run.state == "success" and run.tasks["freshness"] == "success", output[-4000:]
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    recorded = con.execute(
+        "SELECT table_name, status, round(value / 3600) FROM ops.batch_metrics"
+        " WHERE dag_id = 'pg_freshness' AND \"check\" = 'freshness' ORDER BY 1"
+    ).fetchall()
+    con.close()
+    assert recorded == [
+        ("bronze.faker__products", "pass", 1),
+        ("bronze.faker__purchases", "warn", 7),
+        ("bronze.faker__users", "error", 13),
+        ("lake:bronze/faker/products", "pass", 0),
+        ("lake:bronze/faker/purchases", "pass", 0),
+        ("lake:bronze/faker/users", "pass", 0),
+    ]
+    assert sorted(text.splitlines()[0] for text in slack.texts()) == [
+        ":rotating_light: *Table late: bronze.faker__purchases*",
+        ":rotating_light: *Table late: bronze.faker__users*",
+    ]
+    assert "Left out of the build (source:faker.faker__users+)" in output
+
+
+def test_a_connection_without_sql_or_unreachable_is_a_clear_error(postgres, monkeypatch):
+    from sluice.warehouse.snowflake_hook import WarehouseAccessError
+    from sluice.warehouse.tables import sql_connection
+
+    monkeypatch.setenv("AIRFLOW_CONN_NOT_SQL", json.dumps({"conn_type": "http", "host": "example.invalid"}))
+    with pytest.raises(ValueError, match="'not_sql' is of type 'http', which has no SQL hook"):
+        sql_connection("not_sql")
+    gone = json.loads(postgres_connection(postgres)) | {"schema": "no_such_database"}
+    monkeypatch.setenv("AIRFLOW_CONN_GONE", json.dumps(gone))
+    with pytest.raises(
+        WarehouseAccessError,
+        match="cannot connect through the Airflow connection 'gone' .postgres.: .*no_such_database",
+    ):
+        sql_connection("gone")
+    monkeypatch.setenv("AIRFLOW_CONN_REACHABLE", postgres_connection(postgres))
+    connection = sql_connection("reachable")
+    cursor = connection.cursor()
+    cursor.execute("SELECT current_database()")
+    assert cursor.fetchone() == ("airflow",)
+    connection.close()

@@ -25,3 +25,30 @@ def warehouse_connection(warehouse: Path | None = None) -> Any:
     # not read-only: in the process that just ran dbt, dbt-duckdb still holds the file
     # read-write, and DuckDB opens one file with one configuration per process
     return connect(warehouse)
+
+
+def sql_connection(conn_id: str) -> Any:
+    """A DB-API connection through the Airflow connection ``conn_id``, whatever database its
+    common-sql hook speaks to (PostgreSQL, Snowflake, ...).
+
+    :raises ValueError: the connection's type has no SQL hook
+    :raises WarehouseAccessError: the database refused the connection, naming ``conn_id``
+    """
+    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    from sluice.warehouse.snowflake_hook import WarehouseAccessError
+
+    connection = BaseHook.get_connection(conn_id)
+    hook = connection.get_hook()
+    if not isinstance(hook, DbApiHook):
+        raise ValueError(
+            f"the Airflow connection {conn_id!r} is of type {connection.conn_type!r}, which has no SQL hook:"
+            " use a database connection (postgres, snowflake, ...)"
+        )
+    try:
+        return hook.get_conn()
+    except Exception as error:  # each driver has its own error classes
+        raise WarehouseAccessError(
+            f"cannot connect through the Airflow connection {conn_id!r} ({connection.conn_type}): {error}"
+        ) from error

@@ -132,30 +132,43 @@ class FreshnessCheckOperator(_CheckOperator):
     :param sources: the dbt sources checked (default: every one with an SLA)
     :param fail_on_error: fail the task when a table is stale; the transform DAG sets it
         False, since it skips the stale tables' models and builds the rest
+    :param conn_id: an Airflow connection whose common-sql hook reaches the tables measured
+        (PostgreSQL, Snowflake, ...); default: the platform's warehouse. The results are
+        recorded in the platform's warehouse and lake either way.
     """
 
-    def __init__(self, *, sources: Sequence[str] | None = None, fail_on_error: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        sources: Sequence[str] | None = None,
+        fail_on_error: bool = True,
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.sources = list(sources) if sources is not None else None
         self.fail_on_error = fail_on_error
+        self.conn_id = conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from sluice.erasure.registry import load_manifest
         from sluice.lake.storage import open_lake
         from sluice.sources import load_source, source_names
-        from sluice.warehouse.tables import warehouse_connection
+        from sluice.warehouse.tables import sql_connection, warehouse_connection
         from sluice.watch.freshness import check_freshness, incident_table, plan
 
         manifest = load_manifest()
         sources = [load_source(name) for name in source_names()]
         lake = open_lake()
         connection = warehouse_connection()
+        measured = None
         try:
+            measured = sql_connection(self.conn_id) if self.conn_id else None
             slas, results = check_freshness(
                 manifest,
                 sources,
                 lake=lake,
-                connection=connection,
+                connection=measured if measured is not None else connection,
                 dag_id=_dag_id(context),
                 batch=self.batch,
                 only=self.sources,
@@ -163,6 +176,8 @@ class FreshnessCheckOperator(_CheckOperator):
             self._report(results, context, lake, connection, incident_table=incident_table(slas))
         finally:
             connection.close()
+            if measured is not None:
+                measured.close()
         verdict = plan(manifest, slas, results)
         for why in verdict["stale"].values():
             self.log.warning("%s", why)
