@@ -154,7 +154,7 @@ def land_task(source: SourceConfig) -> Any:
 
 
 def _landing_doc(source: SourceConfig) -> str:
-    if source.driver == "airbyte" and source.airbyte.destination == "warehouse":
+    if source.writes_warehouse:
         return (
             f"trigger a sync of Airbyte connection `{source.airbyte.connection_id}`, wait for it, and check "
             "that the tables its Snowflake destination wrote hold the job's records"
@@ -180,7 +180,7 @@ def ingestion_dag(source_name: str) -> DAG:
 
     source = load_source(source_name)
     streams = ", ".join(f"`{s.name}`" for s in source.streams)
-    into_lake = not (source.driver == "airbyte" and source.airbyte.destination == "warehouse")
+    into_lake = not source.writes_warehouse
     doc_md = f"## Ingest `{source.name}`\n\n{source.description}\n\nEvery 6 hours: {_landing_doc(source)}"
     if into_lake:
         doc_md += (
@@ -192,6 +192,12 @@ def ingestion_dag(source_name: str) -> DAG:
             "consistency of lake and warehouse, volume) against the thresholds of "
             f"`include/sources/{source.name}.yml`; a blocking breach stops the publish."
         )
+    else:
+        doc_md += (
+            ".\n\nThen `metrics` measures the batch in the warehouse (completeness, uniqueness, "
+            "records the destination changed, timeliness, volume) against the thresholds of "
+            f"`include/sources/{source.name}.yml`; a blocking breach stops the publish."
+        )
     with platform_dag(
         ingestion_dag_id(source.name),
         doc_md=doc_md,
@@ -201,11 +207,10 @@ def ingestion_dag(source_name: str) -> DAG:
     ) as dag:
         land = land_task(source)
         publish = EmptyOperator(task_id="publish", outlets=[source_asset(source)])
+        metrics = BatchMetricsOperator(task_id="metrics", source=source.name, pool=config.WAREHOUSE_POOL)
+        metrics >> publish
         if not into_lake:
-            land >> publish
-        else:
-            metrics = BatchMetricsOperator(task_id="metrics", source=source.name, pool=config.WAREHOUSE_POOL)
-            metrics >> publish
+            land >> metrics
         for stream in source.streams if into_lake else ():
             with TaskGroup(group_id=stream.name):
                 commit = BronzeCommitOperator(task_id="commit", source=source.name, stream=stream.name)

@@ -99,6 +99,12 @@ class SourceConfig:
         raise SourceConfigError(f"source {self.name!r} declares no stream {name!r}")
 
     @property
+    def writes_warehouse(self) -> bool:
+        """Whether an Airbyte connection writes the source straight into the warehouse's
+        tables (no lake copy: its bronze tables are views over them)."""
+        return self.airbyte is not None and self.airbyte.destination == "warehouse"
+
+    @property
     def asset_name(self) -> str:
         """Asset updated when a batch of this source is in the lake and warehouse.
 

@@ -96,7 +96,8 @@ def test_an_airbyte_source_gets_the_same_two_line_dag_with_the_server_driver(pyt
     assert shop["orders.commit"]["upstream"] == ["land"] and shop["refunds.load"]["upstream"] == ["refunds.commit"]
     assert shop["metrics"]["upstream"] == ["orders.load", "refunds.load"] and shop["publish"]["upstream"] == ["metrics"]
     crm = result["dags"]["ingest_crm"]["tasks"]
-    assert set(crm) == {"land", "publish"} and crm["publish"]["upstream"] == ["land"]
+    assert set(crm) == {"land", "metrics", "publish"}
+    assert crm["metrics"]["upstream"] == ["land"] and crm["publish"]["upstream"] == ["metrics"]
     assert result["dags"]["ingest_crm"]["violations"] == []
 
 

@@ -157,3 +157,17 @@ def test_a_connection_into_snowflake_feeds_the_dbt_layers_through_bronze_views(w
     assert count(snowflake, "silver.customers") == expected["users"]
     assert count(snowflake, "marts.revenue_per_customer") == expected["users"]
     assert not list((tmp_path / "data" / "lake").glob("bronze/**/*.parquet")), "no lake copy in this mode"
+    # the batch measured where it is: in Snowflake, held to the faker thresholds
+    cursor = snowflake.cursor()
+    cursor.execute(
+        "SELECT table_name, \"CHECK\" || '/' || metric, value, status FROM ops.batch_metrics"
+        f" WHERE dag_id = 'ingest_faker' AND batch = '{BATCH}'"
+    )
+    figures = {(table, metric): (value, status) for table, metric, value, status in cursor.fetchall()}
+    for stream, rows in expected.items():
+        table = f"bronze.faker__{stream}"
+        assert figures[(table, "volume/row_count")] == (rows, "pass")
+        assert figures[(table, "uniqueness/duplicate_keys")] == (0, "pass")
+        assert figures[(table, "validity/changed_rate")] == (0, "pass")
+        assert (table, "timeliness/landing_latency_seconds") in figures
+    assert figures[("bronze.faker__users", "completeness/null_rate:email")] == (0, "pass")

@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import textwrap
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -227,6 +228,57 @@ def test_the_checksum_is_the_same_in_the_lake_and_on_snowflake(local_lake, snowf
     ]
     cursor.execute("SELECT count(*) FROM ops.batch_metrics")
     assert cursor.fetchone()[0] == len(results)
+
+
+def test_a_source_airbyte_writes_into_snowflake_is_measured_there(local_lake, snowflake):
+    """The bronze view over Airbyte's table, as :mod:`sluice.airbyte.warehouse` keeps it."""
+    from sluice.sources import AirbyteConnection
+
+    stream = StreamConfig("orders", record_key="id", checks=parse_checks(CHECKS, "demo"))
+    source = SourceConfig(
+        "demo",
+        "",
+        "",
+        "data-platform",
+        (stream,),
+        driver="airbyte",
+        airbyte=AirbyteConnection("c1", destination="warehouse"),
+    )
+    cursor = snowflake.cursor()
+    cursor.execute(
+        "CREATE TABLE bronze.demo__orders (id INTEGER, email VARCHAR, _sluice_batch VARCHAR,"
+        " _airbyte_extracted_at TIMESTAMP_TZ, _airbyte_meta VARIANT)"
+    )
+    nulled = {"field": "email", "change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
+    rows = [(i, None if i in (1, 2) else f"{i}@x.io", [nulled] if i == 2 else []) for i in [*range(1, 21), 5, 5]]
+    extracted = "2026-11-20 06:30:00+00:00"  # half an hour after the interval's end
+    for key, email, changes in [*rows, (99, "other@x.io", [])]:
+        batch = B1 if key != 99 else "20261120T060000Z"
+        meta = json.dumps({"sync_id": 7, "changes": changes})
+        cursor.execute(
+            "INSERT INTO bronze.demo__orders SELECT %s, %s, %s, %s::TIMESTAMP_TZ, PARSE_JSON(%s)",
+            (key, email, batch, extracted, meta),
+        )
+
+    figures = by_metric(measure_batch(local_lake, source, B1, connection=snowflake, dag_id="ingest_demo"))
+    assert figures["volume/row_count"].value == 22  # the other batch's row is not counted
+    email = figures["completeness/null_rate:email"]
+    assert (email.value, email.status) == (pytest.approx(2 / 22), "error")
+    duplicates = figures["uniqueness/duplicate_keys"]
+    assert (duplicates.value, duplicates.status, duplicates.blocking) == (2, "error", True)
+    changed = figures["validity/changed_rate"]
+    assert (changed.value, changed.status) == (pytest.approx(1 / 22), "warn")
+    assert figures["validity/changed:DESTINATION_SERIALIZATION_ERROR"].value == 1
+    latency = figures["timeliness/landing_latency_seconds"]
+    assert (latency.value, latency.status) == (1800, "pass")
+    assert not [key for key in figures if key.startswith("consistency/")]
+    assert write_batch_metrics(snowflake, list(figures.values())) == len(figures)
+
+    with pytest.raises(CheckConfigError, match=r"completeness names column\(s\) \['phone'\] that bronze.demo__orders"):
+        checks = parse_checks({"completeness": {"columns": ["phone"]}}, "demo")
+        measure_batch(local_lake, replace(source, streams=(replace(stream, checks=checks),)), B1, connection=snowflake)
+    with pytest.raises(ValueError, match="source demo is measured in the warehouse"):
+        measure_batch(local_lake, source, B1)
 
 
 def test_volume_is_a_z_score_over_the_training_period(local_lake):

@@ -169,7 +169,7 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
         source = self._source()
         connection = hook.get_connection_info(self.connection_id)
         destination = hook.get_destination_info(connection["destinationId"])
-        if source.airbyte.destination == "warehouse":
+        if source.writes_warehouse:
             self._checked_destination = check_warehouse_destination(source, connection, destination)
         else:
             self._checked_destination = lake_folders(source, connection, destination, self._lake())
@@ -211,7 +211,7 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
                 f" ({job.get('rowsSynced', 0)} rows synced): Airbyte's job history of the connection says why"
             )
         where = self._destination(hook)
-        if self._source().airbyte.destination == "warehouse":
+        if self._source().writes_warehouse:
             from sluice.airbyte.warehouse import check_job_tables
 
             counts = check_job_tables(self._source(), where, job, self.batch)

@@ -70,7 +70,7 @@ def stream_tables(sources: Iterable[SourceConfig]) -> list[PersonalTable]:
                 continue
             declared = (stream.subject_key, stream.identifiers, stream.pii)
             bronze = f"bronze.{warehouse_table(source.name, stream.name)}"
-            if source.airbyte is not None and source.airbyte.destination == "warehouse":
+            if source.writes_warehouse:
                 # bronze is a view over the tables the Airbyte connection writes
                 tables.append(PersonalTable("warehouse", bronze, *declared, kind="view"))
                 tables.append(PersonalTable("airbyte", f"{source.name}/{stream.name}", *declared))

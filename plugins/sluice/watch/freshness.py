@@ -120,7 +120,7 @@ def source_slas(manifest: Mapping[str, Any], sources: Iterable[Any] = ()) -> lis
     streams = {
         warehouse_table(source.name, stream.name): (source.name, f"bronze/{source.name}/{stream.name}")
         for source in sources
-        if not (source.airbyte is not None and source.airbyte.destination == "warehouse")
+        if not source.writes_warehouse
         for stream in source.streams
     }
     slas = []

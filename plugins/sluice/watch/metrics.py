@@ -18,6 +18,11 @@ volume            ``row_count``, ``bytes``       the batch's rows and landed byt
                   ``z_score``                    rows against the earlier batches of the training period
 ================  =============================  ===========================================================
 
+A source whose Airbyte connection writes straight into Snowflake is measured there
+(:func:`measure_warehouse_stream`): validity counts what the destination changed to load
+a record (``changed_rate``, ``changed``, ``changed:<reason>``) and consistency is left to
+the landing, which compares the job's records with the tables.
+
 Cheap by construction: null counts come from the bronze table's Delta statistics (no
 data read), the record keys are read once (one column, streamed in bounded batches) for
 duplicates and the checksum, and the warehouse computes its own checksum with the same
@@ -243,6 +248,63 @@ class StreamBatch:
         self.record(check, metric, value, detail, threshold=bound, status=status, blocking=threshold.blocking)
 
 
+def _judge_volume(out: StreamBatch, rows: int, batch: str, volume: Volume | None, history: Mapping[str, float]) -> None:
+    out.record("volume", "row_count", rows, f"{rows:,} rows in the batch")
+    if volume is None:
+        return
+    z, trained = z_score(rows, batch, history, volume)
+    if z is None:
+        table = out.common["table_name"]
+        log.info(
+            "%s volume: %d earlier batch(es) in the training period, %d needed",
+            table,
+            trained,
+            volume.min_training_batches,
+        )
+        return
+    bound = Threshold(**{f"{volume.severity}_above": volume.anomaly_sensitivity}, blocking=volume.blocking)
+    out.judge("volume", "z_score", abs(z), bound, f"{rows:,} rows, z = {z:+.2f} against {trained} earlier batches")
+
+
+def _check_columns(source: Any, stream: Any, columns: Sequence[str], names: Iterable[str], table: str) -> None:
+    """:raises CheckConfigError: a completeness threshold naming a column ``table`` does not have"""
+    from sluice import config
+
+    names = set(names)
+    if unknown := [column for column in columns if column not in names]:
+        raise CheckConfigError(
+            f"{config.sources_dir() / (source.name + '.yml')}: stream {stream.name!r}: completeness names"
+            f" column(s) {unknown} that {table} does not have; its columns: {', '.join(sorted(names))}"
+        )
+
+
+def _judge_nulls(out: StreamBatch, nulls: Mapping[str, int], rows: int, threshold: Threshold) -> None:
+    for column, count in nulls.items():
+        rate = count / rows if rows else 0.0
+        detail = f"{column}: {count:,} of {rows:,} rows null ({rate:.2%})"
+        out.judge("completeness", f"null_rate:{column}", rate, threshold, detail)
+
+
+def _judge_duplicates(out: StreamBatch, figures: KeyFigures, stream: Any) -> None:
+    duplicates = figures.keys - figures.distinct
+    detail = f"{duplicates:,} row(s) repeat a record key ({stream.record_key}) of the batch"
+    out.judge("uniqueness", "duplicate_keys", duplicates, stream.checks.uniqueness, detail)
+
+
+def _judge_latency(
+    out: StreamBatch, stream: Any, landed_at: datetime, batch: str, interval_end: datetime | None, compare: bool
+) -> None:
+    end = interval_end or batch_start(batch) + timedelta(hours=6)
+    latency = (landed_at.astimezone(UTC) - end.astimezone(UTC)).total_seconds()
+    detail = f"landed {describe_duration(latency)} after the interval's end"
+    timeliness = stream.checks.timeliness
+    if timeliness is not None and compare:
+        out.judge("timeliness", "landing_latency_seconds", latency, timeliness, detail, describe_duration)
+    else:
+        why = "not compared: a rerun or backfill of a past interval" if timeliness else "recorded only"
+        out.record("timeliness", "landing_latency_seconds", latency, f"{detail} ({why})")
+
+
 def measure_stream(
     lake: Lake,
     source: Any,
@@ -266,7 +328,6 @@ def measure_stream(
     :param history: batch -> row count of the stream's earlier batches (volume)
     :raises CheckConfigError: a threshold naming a column the bronze table does not have
     """
-    from sluice import config
     from sluice.ingest.landing import manifest_path, read_manifest
     from sluice.lake.files import bronze_table
     from sluice.warehouse.tables import warehouse_table
@@ -281,44 +342,20 @@ def measure_stream(
     rows = int(sum(actions.column("num_records").to_pylist())) if actions.num_rows else 0
 
     # the batch's size, quarantine and latency are recorded even when their check is off
-    out.record("volume", "row_count", rows, f"{rows:,} rows in the batch")
+    _judge_volume(out, rows, batch, checks.volume, history or {})
     out.record("volume", "bytes", manifest.get("bytes", 0), f"{manifest.get('bytes', 0):,} bytes landed")
-    if checks.volume is not None:
-        volume = checks.volume
-        z, trained = z_score(rows, batch, history or {}, volume)
-        if z is None:
-            log.info(
-                "%s volume: %d earlier batch(es) in the training period, %d needed",
-                relation,
-                trained,
-                volume.min_training_batches,
-            )
-        else:
-            bound = Threshold(**{f"{volume.severity}_above": volume.anomaly_sensitivity}, blocking=volume.blocking)
-            detail = f"{rows:,} rows, z = {z:+.2f} against {trained} earlier batches"
-            out.judge("volume", "z_score", abs(z), bound, detail)
 
     if checks.completeness is not None:
         columns = checks.completeness.columns
-        names = {field.name for field in table.schema().fields}
-        if unknown := [column for column in columns if column not in names]:
-            raise CheckConfigError(
-                f"{config.sources_dir() / (source.name + '.yml')}: stream {stream.name!r}: completeness names"
-                f" column(s) {unknown} that bronze/{source.name}/{stream.name} does not have;"
-                f" its columns: {', '.join(sorted(names))}"
-            )
-        for column, nulls in null_counts(table, batch, columns, actions).items():
-            rate = nulls / rows if rows else 0.0
-            detail = f"{column}: {nulls:,} of {rows:,} rows null ({rate:.2%})"
-            out.judge("completeness", f"null_rate:{column}", rate, checks.completeness.threshold, detail)
+        names = (field.name for field in table.schema().fields)
+        _check_columns(source, stream, columns, names, f"bronze/{source.name}/{stream.name}")
+        _judge_nulls(out, null_counts(table, batch, columns, actions), rows, checks.completeness.threshold)
 
     key_figures = None
     if checks.uniqueness is not None or checks.consistency is not None:
         key_figures = lake_key_figures(table, batch, stream.record_key)
     if checks.uniqueness is not None and key_figures is not None:
-        duplicates = key_figures.keys - key_figures.distinct
-        detail = f"{duplicates:,} row(s) repeat a record key ({stream.record_key}) of the batch"
-        out.judge("uniqueness", "duplicate_keys", duplicates, checks.uniqueness, detail)
+        _judge_duplicates(out, key_figures, stream)
 
     read, quarantined = manifest.get("read", 0), manifest.get("quarantined", 0)
     out.record("validity", "quarantined", quarantined, f"{quarantined:,} records quarantined")
@@ -330,14 +367,7 @@ def measure_stream(
         out.judge("validity", "quarantined_rate", rate, checks.validity, detail)
 
     landed_at = lake.fs.get_file_info(manifest_path(lake, source.name, stream.name, batch)).mtime
-    end = interval_end or batch_start(batch) + timedelta(hours=6)
-    latency = (landed_at.astimezone(UTC) - end.astimezone(UTC)).total_seconds()
-    detail = f"landed {describe_duration(latency)} after the interval's end"
-    if checks.timeliness is not None and compare_timeliness:
-        out.judge("timeliness", "landing_latency_seconds", latency, checks.timeliness, detail, describe_duration)
-    else:
-        why = "not compared: a rerun or backfill of a past interval" if checks.timeliness else "recorded only"
-        out.record("timeliness", "landing_latency_seconds", latency, f"{detail} ({why})")
+    _judge_latency(out, stream, landed_at, batch, interval_end, compare_timeliness)
 
     if checks.consistency is not None and connection is not None and key_figures is not None:
         held = warehouse_key_figures(connection, relation, batch, stream.record_key)
@@ -347,6 +377,76 @@ def measure_stream(
         mismatch = int(key_figures.checksum != held.checksum or key_figures.keys != held.keys)
         detail = "record keys " + ("differ" if mismatch else "match") + " between lake and warehouse"
         out.judge("consistency", "checksum_mismatch", mismatch, checks.consistency, detail)
+    return out.results
+
+
+def measure_warehouse_stream(
+    connection: Any,
+    source: Any,
+    stream: Any,
+    batch: str,
+    *,
+    interval_end: datetime | None = None,
+    compare_timeliness: bool = True,
+    history: Mapping[str, float] | None = None,
+    now: datetime | None = None,
+    dag_id: str = "",
+) -> list[CheckResult]:
+    """:func:`measure_stream` for a stream an Airbyte connection writes straight into
+    Snowflake, measured there, on the batch's rows of the bronze view over Airbyte's table.
+
+    Validity counts the records Airbyte's destination changed to load them (a field nulled
+    or truncated; ``_airbyte_meta.changes``), per reason, instead of quarantined ones;
+    timeliness takes the newest ``_airbyte_extracted_at`` of the batch as its landing.
+    Consistency is the landing's own check: it compares the job's records with the tables.
+    """
+    from sluice.lake.files import BATCH_COLUMN
+    from sluice.warehouse.tables import warehouse_table
+    from sluice.watch.warehouse import quote_column
+
+    now = now or datetime.now(UTC)
+    checks = stream.checks
+    relation = f"bronze.{warehouse_table(source.name, stream.name)}"
+    out = StreamBatch(source=source.name, table_name=relation, dag_id=dag_id, batch=batch, now=now)
+    figures = warehouse_key_figures(connection, relation, batch, stream.record_key)
+    _judge_volume(out, figures.rows, batch, checks.volume, history or {})
+    if checks.uniqueness is not None:
+        _judge_duplicates(out, figures, stream)
+
+    batch_start(batch)  # a well-formed batch id, safe to write into the statements
+    rows = f"{relation} WHERE {quote_column(BATCH_COLUMN, connection)} = '{batch}'"
+    meta = quote_column("_airbyte_meta", connection)
+    cursor = connection.cursor()
+    try:
+        if checks.completeness is not None:
+            columns = checks.completeness.columns
+            cursor.execute(f"SELECT * FROM {relation} WHERE 1 = 0")
+            _check_columns(source, stream, columns, (d[0].lower() for d in cursor.description), relation)
+            counts = ", ".join(f"count(*) - count({quote_column(column, connection)})" for column in columns)
+            cursor.execute(f"SELECT {counts} FROM {rows}")
+            nulls = dict(zip(columns, (int(n or 0) for n in cursor.fetchone()), strict=True))
+            _judge_nulls(out, nulls, figures.rows, checks.completeness.threshold)
+
+        cursor.execute(f"SELECT count_if(array_size({meta}:changes) > 0) FROM {rows}")
+        changed = int(cursor.fetchone()[0] or 0)
+        out.record("validity", "changed", changed, f"{changed:,} records changed by the destination to load")
+        cursor.execute(
+            f"SELECT change.value:reason::varchar, count(*) FROM (SELECT {meta} AS m FROM {rows}) AS b,"
+            " lateral flatten(input => b.m:changes) AS change GROUP BY 1 ORDER BY 1"
+        )
+        for reason, count in cursor.fetchall():
+            out.record("validity", f"changed:{reason}", int(count), f"{int(count):,} changed: {reason}")
+        if checks.validity is not None:
+            rate = changed / figures.rows if figures.rows else 0.0
+            detail = f"{changed:,} of {figures.rows:,} records changed by the destination ({rate:.2%})"
+            out.judge("validity", "changed_rate", rate, checks.validity, detail)
+
+        cursor.execute(f"SELECT max({quote_column('_airbyte_extracted_at', connection)}) FROM {rows}")
+        newest = cursor.fetchone()[0]
+    finally:
+        cursor.close()
+    if newest is not None:
+        _judge_latency(out, stream, newest, batch, interval_end, compare_timeliness)
     return out.results
 
 
@@ -362,25 +462,27 @@ def measure_batch(
     dag_id: str = "",
     streams: Iterable[str] | None = None,
 ) -> list[CheckResult]:
-    """:func:`measure_stream` for every stream of ``source`` (or ``streams``); the volume
-    history is read once for all of them."""
+    """:func:`measure_stream` for every stream of ``source`` (or ``streams``), or
+    :func:`measure_warehouse_stream` for a source an Airbyte connection writes into the
+    warehouse (``connection``, then required); the volume history is read once for all."""
     from sluice.warehouse.tables import warehouse_table
 
     chosen = [source.stream(name) for name in streams] if streams is not None else list(source.streams)
     relations = {stream.name: f"bronze.{warehouse_table(source.name, stream.name)}" for stream in chosen}
     history = volume_history(lake, relations.values()) if any(s.checks.volume for s in chosen) else {}
+    if source.writes_warehouse and connection is None:
+        raise ValueError(f"source {source.name} is measured in the warehouse: a warehouse connection is needed")
     results: list[CheckResult] = []
     for stream in chosen:
-        results += measure_stream(
-            lake,
-            source,
-            stream,
-            batch,
-            connection=connection,
-            interval_end=interval_end,
-            compare_timeliness=compare_timeliness,
-            history=history.get(relations[stream.name], {}),
-            now=now,
-            dag_id=dag_id,
-        )
+        common = {
+            "interval_end": interval_end,
+            "compare_timeliness": compare_timeliness,
+            "history": history.get(relations[stream.name], {}),
+            "now": now,
+            "dag_id": dag_id,
+        }
+        if source.writes_warehouse:
+            results += measure_warehouse_stream(connection, source, stream, batch, **common)
+        else:
+            results += measure_stream(lake, source, stream, batch, connection=connection, **common)
     return results
