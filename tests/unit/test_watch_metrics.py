@@ -432,11 +432,13 @@ def test_statsd_names_of_the_figures():
         result("bronze.faker__users", "volume", "row_count", 100, "pass"),
         result("bronze.faker__users", "uniqueness", "duplicate_keys", 2, "error"),
         result("lake:bronze/faker/users", "freshness", "lag_seconds", 60, "pass"),
+        result("bronze.faker__users", "validity", "changed", 3, "pass"),
     ]
     assert figures(results) == [
         ("gauge", "sluice.rows_landed.faker.users", 100),
         ("incr", "sluice.breaches.uniqueness.error", 1),
         ("gauge", "sluice.freshness_lag_seconds.lake.bronze.faker.users", 60),
+        ("gauge", "sluice.rows_changed.faker.users", 3),
     ]
 
 

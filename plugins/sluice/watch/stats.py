@@ -9,6 +9,7 @@ name                                                         type     value
 ==========================================================  =======  ==========================================
 ``sluice.rows_landed.<source>.<stream>``                     gauge    rows of the batch in the bronze table
 ``sluice.rows_quarantined.<source>.<stream>``                gauge    records of the batch sent to quarantine
+``sluice.rows_changed.<source>.<stream>``                    gauge    records Airbyte's warehouse destination changed
 ``sluice.bytes_landed.<source>.<stream>``                    gauge    Parquet bytes the batch landed
 ``sluice.landing_latency_seconds.<source>.<stream>``         gauge    interval end to the batch's landing
 ``sluice.freshness_lag_seconds.<table>``                     gauge    age of a table's newest data
@@ -36,6 +37,7 @@ PREFIX = "sluice"
 STREAM_FIGURES = {
     ("volume", "row_count"): "rows_landed",
     ("validity", "quarantined"): "rows_quarantined",
+    ("validity", "changed"): "rows_changed",
     ("volume", "bytes"): "bytes_landed",
     ("timeliness", "landing_latency_seconds"): "landing_latency_seconds",
 }
