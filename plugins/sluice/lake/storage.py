@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import posixpath
 import uuid
@@ -25,6 +26,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 DEFAULT_AWS_CONN_ID = "aws_default"
+#: Delta's default ``delta.deletedFileRetentionDuration``: a vacuum may not delete files sooner.
+REPLACED_FILES_KEPT_HOURS = 168
+
+log = logging.getLogger(__name__)
 
 
 class LakeConfigError(ValueError):
@@ -72,11 +77,20 @@ class Lake:
         except TableNotFoundError:
             return None
 
-    def append_to_table(self, path: str, rows: Any) -> None:
-        """Append ``rows`` (Arrow) to the Delta table at ``path`` in one commit (created if need be)."""
+    def append_to_table(self, path: str, rows: Any) -> Any:
+        """Append ``rows`` (Arrow) to the Delta table at ``path`` in one commit (created if need be).
+
+        :returns: the table at the version this append committed (the newest one, when the
+            append created the table)
+        """
         from deltalake import write_deltalake
 
-        write_deltalake(self.uri(path), rows, mode="append", storage_options=dict(self.storage_options))
+        table = self.delta_table(path)
+        if table is None:
+            write_deltalake(self.uri(path), rows, mode="append", storage_options=dict(self.storage_options))
+            return self.delta_table(path)
+        write_deltalake(table, rows, mode="append")  # the write moves ``table`` to its commit
+        return table
 
     def exists(self, path: str) -> bool:
         from pyarrow.fs import FileType
@@ -147,6 +161,42 @@ class Lake:
             if self.scheme == "file":
                 with contextlib.suppress(OSError):  # not empty
                     os.rmdir(posixpath.dirname(path))
+
+
+def maintain_table(table: Any, every: int, retention_hours: float = REPLACED_FILES_KEPT_HOURS) -> bool:
+    """Compact a Delta table's small files and delete the files it replaced long ago, when
+    its version is a multiple of ``every``.
+
+    Call it after each commit to a table that grows by small commits, with the table at the
+    version committed: each version has one writer, so one writer maintains. Failing to (a
+    conflicting writer, the storage) is logged, never raised: the next maintenance catches up.
+
+    :param table: the Delta table, at the version its caller just committed
+    :param every: maintain once every this many versions
+    :param retention_hours: keep replaced files this long, for readers of older versions (not
+        less than the table's ``delta.deletedFileRetentionDuration``, which the vacuum enforces)
+    :returns: whether it maintained the table
+    """
+    if every < 1:
+        raise ValueError(f"table maintenance every {every!r} versions: expected a whole number of at least 1")
+    version = table.version()
+    if version == 0 or version % every:
+        return False
+    try:
+        compacted = table.optimize.compact()
+        vacuumed = table.vacuum(retention_hours=retention_hours, dry_run=False)
+    except Exception:
+        log.warning("maintenance of the Delta table %s skipped", table.table_uri, exc_info=True)
+        return False
+    log.info(
+        "Delta table %s at version %d: %d small file(s) compacted into %d, %d replaced file(s) deleted",
+        table.table_uri,
+        version,
+        compacted["numFilesRemoved"],
+        compacted["numFilesAdded"],
+        len(vacuumed),
+    )
+    return True
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:

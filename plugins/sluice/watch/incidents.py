@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -28,12 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sluice.lake.storage import Lake
+from sluice.lake.storage import Lake, maintain_table
 from sluice.watch import settings
 from sluice.watch.messages import Event
 from sluice.watch.routing import Route
-
-log = logging.getLogger(__name__)
 
 OPEN, RESOLVED = "open", "resolved"
 #: Delivery of an incident's latest message: being sent, sent to Slack, written to the task
@@ -93,6 +90,21 @@ def _schema() -> Any:
     return pa.schema([pa.field(f.name, arrow_type(str(f.type))) for f in dataclasses.fields(Incident)])
 
 
+def _rows_where(table: Any, column: str, value: str) -> list[dict[str, Any]]:
+    """The rows of ``table`` whose ``column`` is ``value``; only files whose statistics
+    allow it are read.
+
+    Merges write strings as ``string_view``, which pyarrow (26) cannot compare once a file
+    holds several rows, as it does after a merge rewrites a compacted file: compare as
+    ``string``.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=[(column, "=", value)])
+    return dataset.to_table(filter=ds.field(column).cast(pa.string()) == value).to_pylist()
+
+
 @dataclass(frozen=True)
 class Change:
     """What a transaction writes: ``row``, as a new episode (``insert``) or an update, and
@@ -130,7 +142,7 @@ class IncidentStore:
         table = self.lake.delta_table(self.table_path)
         if table is None:
             return []
-        rows = table.to_pyarrow_table(filters=[("status", "=", OPEN)]).to_pylist()
+        rows = _rows_where(table, "status", OPEN)
         return sorted((Incident(**row) for row in rows), key=lambda i: i.opened_at, reverse=True)
 
     def may_be_open(self, key: str) -> bool:
@@ -297,7 +309,7 @@ class IncidentStore:
 
     @staticmethod
     def _latest(table: Any, key: str) -> Incident | None:
-        rows = table.to_pyarrow_table(filters=[("incident_key", "=", key)]).to_pylist()
+        rows = _rows_where(table, "incident_key", key)
         return Incident(**max(rows, key=lambda row: row["episode"])) if rows else None
 
     def _commit(self, table: Any, change: Change) -> bool:
@@ -319,18 +331,9 @@ class IncidentStore:
             expected = int(change.row.revision) - 1
             metrics = merge.when_matched_update_all(predicate=f"t.revision = {expected}").execute()
             written = metrics["num_target_rows_updated"]
-        if written == 1 and table.version() % MAINTENANCE_EVERY == 0:
-            self._maintain(table)
+        if written == 1:  # each change rewrites a small file
+            maintain_table(table, every=MAINTENANCE_EVERY)
         return written == 1
-
-    @staticmethod
-    def _maintain(table: Any) -> None:
-        """Each change rewrites a small file: compact them and delete week-old replaced ones."""
-        try:
-            table.optimize.compact()
-            table.vacuum(retention_hours=168, dry_run=False)
-        except Exception:  # conflicts with a writer are fine: the next maintenance catches up
-            log.warning("incident table maintenance skipped", exc_info=True)
 
     # -- open markers
 

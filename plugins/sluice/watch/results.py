@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sluice.lake.storage import Lake
+from sluice.lake.storage import Lake, maintain_table
 from sluice.watch import settings
 
 #: A check's outcome: within its threshold, past its warning threshold (alerts, passes),
@@ -22,6 +22,8 @@ PASS, WARN, ERROR = "pass", "warn", "error"
 STATUSES = (PASS, WARN, ERROR)
 #: The kinds of check.
 CHECKS = ("freshness", "completeness", "uniqueness", "validity", "timeliness", "consistency", "accuracy", "volume")
+#: Every this many table versions (check runs), their small files are compacted and old ones vacuumed.
+MAINTENANCE_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,17 @@ def table_path(lake: Lake) -> str:
 
 
 def record(lake: Lake, results: Iterable[CheckResult]) -> int:
-    """Append ``results`` to the table in one commit; the number of rows written."""
+    """Append ``results`` to the table in one commit; the number of rows written.
+
+    Each check run adds a small file, which every read of the table opens: every
+    :data:`MAINTENANCE_EVERY` versions the files are compacted.
+    """
     import pyarrow as pa
 
     rows = [dataclasses.asdict(result) for result in results]
     if rows:
-        lake.append_to_table(table_path(lake), pa.Table.from_pylist(rows, schema=schema()))
+        table = lake.append_to_table(table_path(lake), pa.Table.from_pylist(rows, schema=schema()))
+        maintain_table(table, every=MAINTENANCE_EVERY)
     return len(rows)
 
 
