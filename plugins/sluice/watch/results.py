@@ -103,10 +103,19 @@ def latest(lake: Lake) -> list[CheckResult]:
     table = lake.delta_table(table_path(lake))
     if table is None:
         return []
+    import pyarrow as pa
+
+    keys = ["table_name", "check", "metric"]
+    data = table.to_pyarrow_table()
+    fields = data.column_names
+    # in Arrow: a year of results is ~10^5 rows a source, too many to turn into Python objects
+    newest_at = data.group_by(keys).aggregate([("checked_at", "max")]).rename_columns([*keys, "checked_at"])
+    data = data.append_column("row", pa.array(range(data.num_rows), pa.int64()))
     newest: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in table.to_pyarrow_table().to_pylist():
-        key = (row["table_name"], row["check"], row["metric"])
-        if key not in newest or row["checked_at"] > newest[key]["checked_at"]:
-            newest[key] = row
+    for row in sorted(
+        data.join(newest_at, keys=[*keys, "checked_at"], join_type="inner").to_pylist(), key=lambda row: row["row"]
+    ):
+        newest.setdefault((row["table_name"], row["check"], row["metric"]), row)
+    # newest first; a check run's figures in the order it recorded them
     rows = sorted(newest.values(), key=lambda row: row["checked_at"], reverse=True)
-    return [CheckResult(**row) for row in rows]
+    return [CheckResult(**{name: row[name] for name in fields}) for row in rows]
