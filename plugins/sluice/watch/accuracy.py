@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice.watch.results import CheckResult
+from sluice.watch.results import CheckResult, CheckRun
 from sluice.watch.thresholds import CheckConfigError, Threshold
 
 META_KEY = "accuracy"
@@ -145,7 +145,7 @@ def check_accuracy(
     """
     now = now or datetime.now(UTC)
     skipped = set(skipped_models)
-    results = []
+    run = CheckRun(checked_at=now, dag_id=dag_id, batch=batch)
     cursor = connection.cursor()
     try:
         for rule in rules:
@@ -155,25 +155,20 @@ def check_accuracy(
             other = _total(cursor, rule, rule.other_total, rule.other_relation)
             difference = abs(total - other) / abs(other) if other else (0.0 if total == other else 1.0)
             status, bound = rule.threshold.judge(difference)
-            results.append(
-                CheckResult(
-                    checked_at=now,
-                    dag_id=dag_id,
-                    batch=batch,
-                    source=None,
-                    table_name=rule.relation,
-                    check="accuracy",
-                    metric=f"relative_difference:{rule.name}",
-                    value=difference,
-                    threshold=bound,
-                    status=status,
-                    blocking=rule.threshold.blocking,
-                    detail=(
-                        f"{rule.name}: {total:,.2f} in {rule.relation}, {other:,.2f} in {rule.other_relation}"
-                        f" (relative difference {difference:.4%}, tolerance {rule.threshold.error_above:.4%})"
-                    ),
-                )
+            detail = (
+                f"{rule.name}: {total:,.2f} in {rule.relation}, {other:,.2f} in {rule.other_relation}"
+                f" (relative difference {difference:.4%}, tolerance {rule.threshold.error_above:.4%})"
+            )
+            run.record(
+                "accuracy",
+                f"relative_difference:{rule.name}",
+                difference,
+                detail,
+                threshold=bound,
+                status=status,
+                blocking=rule.threshold.blocking,
+                table_name=rule.relation,
             )
     finally:
         cursor.close()
-    return results
+    return run.results

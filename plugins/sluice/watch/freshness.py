@@ -26,7 +26,7 @@ from typing import Any
 
 from sluice.lake.storage import Lake
 from sluice.watch.checks import worst
-from sluice.watch.results import ERROR, PASS, WARN, CheckResult
+from sluice.watch.results import ERROR, PASS, WARN, CheckResult, CheckRun
 from sluice.watch.thresholds import CheckConfigError, describe_duration, parse_duration
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def freshness_results(
 ) -> list[CheckResult]:
     """One result per measured table: the lag in seconds against the SLA. A table that
     could not be measured (missing, empty) is an error, its lag counted from the epoch."""
-    results = []
+    run = CheckRun(checked_at=now, dag_id=dag_id, batch=batch)
     for sla in slas:
         for table_name, what, measured in (
             (sla.relation, "warehouse: newest row loaded", warehouse.get(sla.unique_id)),
@@ -253,23 +253,18 @@ def freshness_results(
                 lag = now - measured
                 status, bound = sla.judge(lag)
                 detail = f"{what} {describe_duration(lag)} ago ({sla.bounds()})"
-            results.append(
-                CheckResult(
-                    checked_at=now,
-                    dag_id=dag_id,
-                    batch=batch,
-                    source=sla.source_name,
-                    table_name=table_name,
-                    check="freshness",
-                    metric="lag_seconds",
-                    value=round(lag.total_seconds(), 3),
-                    threshold=bound,
-                    status=status,
-                    blocking=sla.error_after is not None,
-                    detail=detail,
-                )
+            run.record(
+                "freshness",
+                "lag_seconds",
+                round(lag.total_seconds(), 3),
+                detail,
+                threshold=bound,
+                status=status,
+                blocking=sla.error_after is not None,
+                table_name=table_name,
+                source=sla.source_name,
             )
-    return results
+    return run.results
 
 
 def check_freshness(
@@ -378,31 +373,17 @@ def model_freshness(
             f" AND lower(column_name) IN ({columns})"
         )
         carrying = sorted({(f"{schema}.{table}", column) for schema, table, column in cursor.fetchall()})
-        results = []
+        run = CheckRun(checked_at=now, dag_id=dag_id, batch=batch)
         for relation, column in carrying:
-            if relation not in models or any(r.table_name == relation for r in results):
+            if relation not in models or any(r.table_name == relation for r in run.results):
                 continue
             cursor.execute(f"SELECT max({column}) FROM {relation}")
             newest = _utc(cursor.fetchone()[0])
             if newest is None:
                 continue
             lag = now - newest
-            results.append(
-                CheckResult(
-                    checked_at=now,
-                    dag_id=dag_id,
-                    batch=batch,
-                    source=None,
-                    table_name=relation,
-                    check="freshness",
-                    metric="lag_seconds",
-                    value=round(lag.total_seconds(), 3),
-                    threshold=None,
-                    status=PASS,
-                    blocking=False,
-                    detail=f"newest row loaded {describe_duration(lag)} ago (recorded, no SLA)",
-                )
-            )
-        return results
+            detail = f"newest row loaded {describe_duration(lag)} ago (recorded, no SLA)"
+            run.record("freshness", "lag_seconds", round(lag.total_seconds(), 3), detail, table_name=relation)
+        return run.results
     finally:
         cursor.close()

@@ -40,7 +40,7 @@ from typing import Any
 
 from sluice.batch import batch_start
 from sluice.lake.storage import Lake
-from sluice.watch.results import PASS, CheckResult
+from sluice.watch.results import CheckResult, CheckRun
 from sluice.watch.thresholds import CheckConfigError, Threshold, Volume, describe_duration
 
 log = logging.getLogger(__name__)
@@ -207,37 +207,11 @@ def z_score(value: float, batch: str, history: Mapping[str, float], volume: Volu
     return (value - mean) / spread, len(training)
 
 
-class StreamBatch:
-    """Builds the results of one stream's batch (shared fields filled in)."""
+class StreamBatch(CheckRun):
+    """The results of one stream's batch: one table, and figures judged against thresholds."""
 
     def __init__(self, *, source: str, table_name: str, dag_id: str, batch: str, now: datetime) -> None:
-        self.common = {"checked_at": now, "dag_id": dag_id, "batch": batch, "source": source, "table_name": table_name}
-        self.results: list[CheckResult] = []
-
-    def record(
-        self,
-        check: str,
-        metric: str,
-        value: float,
-        detail: str,
-        *,
-        threshold: float | None = None,
-        status: str = PASS,
-        blocking: bool = False,
-    ) -> None:
-        """A figure, kept without a threshold unless one is given."""
-        self.results.append(
-            CheckResult(
-                **self.common,
-                check=check,
-                metric=metric,
-                value=float(value),
-                threshold=threshold,
-                status=status,
-                blocking=blocking,
-                detail=detail,
-            )
-        )
+        super().__init__(checked_at=now, dag_id=dag_id, batch=batch, source=source, table_name=table_name)
 
     def judge(
         self, check: str, metric: str, value: float, threshold: Threshold, detail: str, describe: Any = None
@@ -254,7 +228,7 @@ def _judge_volume(out: StreamBatch, rows: int, batch: str, volume: Volume | None
         return
     z, trained = z_score(rows, batch, history, volume)
     if z is None:
-        table = out.common["table_name"]
+        table = out.table_name
         log.info(
             "%s volume: %d earlier batch(es) in the training period, %d needed",
             table,

@@ -66,6 +66,54 @@ class CheckResult:
             raise ValueError(f"check {self.check!r}: expected one of {', '.join(CHECKS)}")
 
 
+class CheckRun:
+    """The results of one check run, the fields they share filled in once.
+
+    :param checked_at: when the run measured
+    :param dag_id: the DAG whose run it is
+    :param batch: the batch measured
+    :param source: the source of the tables measured, if one
+    :param table_name: the table measured, if one; else each :meth:`record` names its own
+    """
+
+    def __init__(
+        self, *, checked_at: datetime, dag_id: str, batch: str, source: str | None = None, table_name: str = ""
+    ) -> None:
+        self.common = {"checked_at": checked_at, "dag_id": dag_id, "batch": batch}
+        self.source, self.table_name = source, table_name
+        self.results: list[CheckResult] = []
+
+    def record(
+        self,
+        check: str,
+        metric: str,
+        value: float,
+        detail: str,
+        *,
+        threshold: float | None = None,
+        status: str = PASS,
+        blocking: bool = False,
+        table_name: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        """A figure, kept without a threshold unless one is given; ``table_name`` and
+        ``source`` default to the run's."""
+        self.results.append(
+            CheckResult(
+                **self.common,
+                source=source or self.source,
+                table_name=table_name or self.table_name,
+                check=check,
+                metric=metric,
+                value=float(value),
+                threshold=threshold,
+                status=status,
+                blocking=blocking,
+                detail=detail,
+            )
+        )
+
+
 def schema() -> Any:
     """The table's Arrow schema, in :class:`CheckResult`'s field order."""
     import pyarrow as pa
