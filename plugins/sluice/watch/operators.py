@@ -14,7 +14,8 @@ They write the warehouse: on DuckDB, give them the warehouse pool.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager, nullcontext
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, BaseOperator
@@ -54,6 +55,19 @@ class _CheckOperator(BaseOperator):
         super().__init__(**kwargs)
         self.batch = batch
 
+    @contextmanager
+    def _stores(self) -> Iterator[tuple[Any, Any]]:
+        """The lake and a warehouse connection, closed afterwards: where results are recorded."""
+        from sluice.lake.storage import open_lake
+        from sluice.warehouse.tables import warehouse_connection
+
+        lake = open_lake()
+        connection = warehouse_connection()
+        try:
+            yield lake, connection
+        finally:
+            connection.close()
+
     def _report(self, results: list, context: Mapping[str, Any], lake: Any, connection: Any, **kwargs: Any) -> Any:
         from sluice.watch.checks import report
 
@@ -91,15 +105,11 @@ class BatchMetricsOperator(_CheckOperator):
         self.streams = list(streams) if streams is not None else None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sluice.lake.storage import open_lake
         from sluice.sources import load_source
-        from sluice.warehouse.tables import warehouse_connection
         from sluice.watch.metrics import measure_batch
 
         source = load_source(self.source)
-        lake = open_lake()
-        connection = warehouse_connection()
-        try:
+        with self._stores() as (lake, connection):
             results = measure_batch(
                 lake,
                 source,
@@ -111,8 +121,6 @@ class BatchMetricsOperator(_CheckOperator):
                 streams=self.streams,
             )
             outcome = self._report(results, context, lake, connection)
-        finally:
-            connection.close()
         if outcome.blocking:
             raise BreachFailure(
                 f"blocking threshold breached, so {source.asset_name} is not published for batch {self.batch}: "
@@ -152,32 +160,25 @@ class FreshnessCheckOperator(_CheckOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from sluice.erasure.registry import load_manifest
-        from sluice.lake.storage import open_lake
         from sluice.sources import load_source, source_names
-        from sluice.warehouse.tables import sql_connection, warehouse_connection
+        from sluice.warehouse.tables import sql_connection
         from sluice.watch.freshness import check_freshness, incident_table, plan
 
         manifest = load_manifest()
         sources = [load_source(name) for name in source_names()]
-        lake = open_lake()
-        connection = warehouse_connection()
-        measured = None
-        try:
-            measured = sql_connection(self.conn_id) if self.conn_id else None
-            slas, results = check_freshness(
-                manifest,
-                sources,
-                lake=lake,
-                connection=measured if measured is not None else connection,
-                dag_id=_dag_id(context),
-                batch=self.batch,
-                only=self.sources,
-            )
+        with self._stores() as (lake, connection):
+            measuring = closing(sql_connection(self.conn_id)) if self.conn_id else nullcontext(connection)
+            with measuring as measured:
+                slas, results = check_freshness(
+                    manifest,
+                    sources,
+                    lake=lake,
+                    connection=measured,
+                    dag_id=_dag_id(context),
+                    batch=self.batch,
+                    only=self.sources,
+                )
             self._report(results, context, lake, connection, incident_table=incident_table(slas))
-        finally:
-            connection.close()
-            if measured is not None:
-                measured.close()
         verdict = plan(manifest, slas, results)
         for why in verdict["stale"].values():
             self.log.warning("%s", why)
@@ -208,8 +209,6 @@ class AccuracyCheckOperator(_CheckOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from sluice.erasure.registry import load_manifest
-        from sluice.lake.storage import open_lake
-        from sluice.warehouse.tables import warehouse_connection
         from sluice.watch.accuracy import accuracy_rules, check_accuracy
         from sluice.watch.freshness import model_freshness
 
@@ -217,15 +216,11 @@ class AccuracyCheckOperator(_CheckOperator):
         rules = accuracy_rules(manifest)
         verdict = context["ti"].xcom_pull(task_ids=self.freshness_task_id) if self.freshness_task_id else None
         skipped = list((verdict or {}).get("skipped") or {})
-        lake = open_lake()
-        connection = warehouse_connection()
-        try:
+        with self._stores() as (lake, connection):
             common = {"dag_id": _dag_id(context), "batch": self.batch}
             results = check_accuracy(rules, connection, skipped_models=skipped, **common)
             results += model_freshness(manifest, connection, **common)
             outcome = self._report(results, context, lake, connection)
-        finally:
-            connection.close()
         if outcome.blocking:
             raise BreachFailure("totals disagree across layers: " + outcome.blocking_summary())
         return {"figures": len(outcome.results), "alerted": outcome.alerted, "errors": len(outcome.errors)}
