@@ -86,7 +86,8 @@ s3:  ## a throwaway S3 server (Ceph radosgw) in .s3; prints the AWS variables to
 s3-stop:  ## stop the S3 server of make s3 and delete its data
 	@include/scripts/s3.sh stop
 
-lint: install  ## ruff for Python, sqlfluff for the dbt SQL
+lint: install  ## ruff for Python, import-linter for the layers, sqlfluff for the dbt SQL
+	PYTHONPATH=plugins $(BIN)/lint-imports .importlinter --no-cache
 	$(BIN)/ruff check plugins dags tests bench include
 	$(BIN)/ruff format --check plugins dags tests bench include
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests

@@ -28,8 +28,8 @@ CONNECTION_ID = "5b0c2f7e-3a61-4f4b-9d0e-2c8a1e6f7d93"
 
 def _succeeded_job(standin: Any, lake: Any) -> dict[str, Any]:
     """Start the sync as the land task would, and wait until the stand-in wrote its files."""
-    from sluice.airbyte.hook import AirbyteServerHook
-    from sluice.airbyte.landing import record_job
+    from sluice.ingest.airbyte.hook import AirbyteServerHook
+    from sluice.ingest.airbyte.landing import record_job
 
     hook = AirbyteServerHook()
     job, _ = hook.start_sync(CONNECTION_ID)
@@ -71,9 +71,9 @@ def _bare_load(folder: Path, warehouse: Path) -> float:
 
 def _sluice_after_sync(lake: Any, warehouse: Path) -> tuple[float, list[str], int]:
     """Seconds from the job's success to the batch in bronze and the warehouse."""
-    from sluice.airbyte.operators import AirbyteSyncOperator
-    from sluice.lake.bronze import commit_batch
-    from sluice.sources import load_source
+    from sluice.core.sources import load_source
+    from sluice.ingest.airbyte.operators import AirbyteSyncOperator
+    from sluice.ingest.commit import commit_batch
     from sluice.warehouse import duckdb_load
 
     source = load_source("faker")

@@ -16,7 +16,7 @@ from typing import Any
 
 from common import ROOT, VENV_PYTHON, checked_run, faker_source, make_env, time_raw_read, write_read_inputs
 
-from sluice.batch import batch_id
+from sluice.core.batch import batch_id
 
 INTERVAL = timedelta(hours=6)
 DBT = VENV_PYTHON.parent / "dbt"
@@ -81,7 +81,7 @@ def bare_work(batches: list[tuple[str, str]], warehouse: Path, work: Path) -> di
     the builds run one after the other on one copy of its bronze tables, as the
     platform's transform runs did.
     """
-    from sluice.ingest.protocol import connector_executable
+    from sluice.ingest.local.protocol import connector_executable
 
     source = faker_source()
     config, catalog = write_read_inputs(source, work / "read")

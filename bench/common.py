@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sluice.sources import SourceConfig
+    from sluice.core.sources import SourceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -149,7 +149,7 @@ def checked_run(command: Sequence[str | Path], env: dict[str, str], log: Path, *
 
 def faker_source(count: int | None = None) -> SourceConfig:
     """The declared faker source; with ``count``, that many users (and about as many purchases)."""
-    from sluice.sources import load_source
+    from sluice.core.sources import load_source
 
     source = load_source("faker")
     if count is None:
@@ -159,7 +159,7 @@ def faker_source(count: int | None = None) -> SourceConfig:
 
 def write_read_inputs(source: SourceConfig, folder: Path) -> tuple[Path, Path]:
     """Config and configured catalog files, built the way sync_batch builds them."""
-    from sluice.ingest.protocol import configured_catalog, connector_executable, discover
+    from sluice.ingest.local.protocol import configured_catalog, connector_executable, discover
 
     executable = connector_executable(source.connector)
     catalog = configured_catalog(

@@ -2,7 +2,7 @@
 
 A bronze table of ``rows`` rows in ``files`` batches (one file each), subjects spread as
 real ones are: each person's rows in two consecutive batches. Each batch is committed
-(``commit_files``) and indexed (``index_batch``) separately, to time the index against
+(``register_files``) and indexed (``index_batch``) separately, to time the index against
 the commit it follows. Then 10 and 1,000 people are erased (``erase_from_table``: index
 lookup, the files holding them rewritten, one commit), and the whole table is rewritten
 once by deltalake, as an erasure without an index would have to.
@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from common import median
 
-from sluice.batch import batch_id
-from sluice.sources import StreamConfig
+from sluice.core.batch import batch_id
+from sluice.core.sources import StreamConfig
 
 SALT = b"bench-salt"
 STREAM = StreamConfig(
@@ -60,10 +60,10 @@ def bench_erasure(rows: int = 10_000_000, files: int = 100) -> dict[str, Any]:
 
     from deltalake import write_deltalake
 
-    from sluice.erasure.index import files_holding, identifier_hashes, index_batch
-    from sluice.erasure.lake import erase_from_table
-    from sluice.lake.bronze import commit_files
+    from sluice.lake.bronze import register_files
     from sluice.lake.files import batch_folder, bronze_table_path
+    from sluice.lake.index import files_holding, identifier_hashes, index_batch
+    from sluice.lake.rewrite import erase_from_table
     from sluice.lake.storage import open_lake
 
     per_file = rows // files
@@ -80,7 +80,7 @@ def bench_erasure(rows: int = 10_000_000, files: int = 100) -> dict[str, Any]:
             began = time.perf_counter()
             pq.write_table(_batch_table(number, per_file), path, compression="zstd")
             written = time.perf_counter()
-            commit_files(lake, "bench", plain, batch, [path], landed_rows=per_file)
+            register_files(lake, "bench", plain, batch, [path], landed_rows=per_file)
             committed = time.perf_counter()
             index_batch(lake, "bench", STREAM, batch, [posixpath.relpath(path, table_path)], SALT)
             commits.append(committed - written)

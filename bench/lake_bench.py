@@ -8,9 +8,9 @@ from typing import Any
 
 from common import BATCH, faker_source
 
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import landed_files
-from sluice.ingest.sync import sync_batch
-from sluice.lake.bronze import commit_batch
+from sluice.ingest.local.sync import sync_batch
 from sluice.lake.storage import open_lake
 
 

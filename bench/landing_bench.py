@@ -12,10 +12,10 @@ from typing import Any
 
 from common import BATCH, BenchmarkError, faker_source, median, time_raw_read, write_read_inputs
 
-from sluice.ingest.protocol import connector_executable, discover, read
-from sluice.ingest.sync import stored_catalog, sync_batch
+from sluice.core.sources import SourceConfig
+from sluice.ingest.local.protocol import connector_executable, discover, read
+from sluice.ingest.local.sync import stored_catalog, sync_batch
 from sluice.lake.storage import open_lake
-from sluice.sources import SourceConfig
 
 
 def time_protocol_read(source: SourceConfig, catalog: Path) -> float:

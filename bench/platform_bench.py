@@ -19,7 +19,7 @@ from typing import Any
 from bare import INTERVAL, bare_work, intervals
 from common import ROOT, VENV_PYTHON, BenchmarkError, checked_run, isolated_env, log_tail, timed_run
 
-from sluice.batch import parse_utc
+from sluice.core.batch import parse_utc
 
 MAKE = ["make", "--no-print-directory"]
 TASKS_CHILD = Path(__file__).with_name("task_instances_child.py")

@@ -16,9 +16,9 @@ from unittest import mock
 
 from common import BATCH, BenchmarkError, faker_source, median
 
-from sluice.ingest.protocol import connector_executable
-from sluice.ingest.sync import stored_catalog, sync_batch
-from sluice.lake.bronze import commit_batch
+from sluice.ingest.commit import commit_batch
+from sluice.ingest.local.protocol import connector_executable
+from sluice.ingest.local.sync import stored_catalog, sync_batch
 from sluice.lake.storage import Lake, open_lake
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -23,9 +23,9 @@ sys.path[:0] = [str(BENCH), str(BENCH.parent / "plugins")]
 
 from common import BATCH, MB, faker_source  # noqa: E402
 
-from sluice.ingest.protocol import connector_executable  # noqa: E402
-from sluice.ingest.sync import stored_catalog, sync_batch  # noqa: E402
-from sluice.lake.bronze import commit_batch  # noqa: E402
+from sluice.ingest.commit import commit_batch  # noqa: E402
+from sluice.ingest.local.protocol import connector_executable  # noqa: E402
+from sluice.ingest.local.sync import stored_catalog, sync_batch  # noqa: E402
 from sluice.lake.storage import open_lake  # noqa: E402
 from sluice.warehouse.duckdb_load import load_batch  # noqa: E402
 

@@ -19,9 +19,9 @@ from typing import Any
 from bare import DBT, DBT_PROJECT
 from common import BATCH, checked_run, faker_source, make_env
 
-from sluice.ingest.protocol import connector_executable
-from sluice.ingest.sync import stored_catalog, sync_batch
-from sluice.lake.bronze import commit_batch
+from sluice.ingest.commit import commit_batch
+from sluice.ingest.local.protocol import connector_executable
+from sluice.ingest.local.sync import stored_catalog, sync_batch
 from sluice.lake.storage import open_lake
 from sluice.warehouse import duckdb_load, snowflake_load
 

@@ -25,7 +25,7 @@ NODE_TYPES = frozenset({"model", "test", "seed", "snapshot"})
 
 
 def manifest_path(env: dict[str, str]) -> Path:
-    """The manifest the DAG file renders, under ``env`` (as ``sluice.config`` resolves it)."""
+    """The manifest the DAG file renders, under ``env`` (as ``sluice.core.config`` resolves it)."""
     if env.get("SLUICE_DBT_MANIFEST"):
         return Path(env["SLUICE_DBT_MANIFEST"])
     project = Path(env.get("SLUICE_DBT_PROJECT_DIR") or ROOT / "dbt_project")

@@ -21,16 +21,16 @@ from common import BATCH, faker_source
 
 def bench_watch(count: int = 100_000) -> dict[str, Any]:
     """``watch_check_seconds`` and ``watch_overhead_ratio`` (checks / the batch's land + commit + load)."""
+    from sluice.checks.freshness import check_freshness, incident_table
+    from sluice.checks.metrics import measure_batch
+    from sluice.checks.report import report
+    from sluice.checks.stats import airflow_stats
+    from sluice.core.sources import load_source, source_names
     from sluice.erasure.registry import load_manifest
-    from sluice.ingest.sync import sync_batch
-    from sluice.lake.bronze import commit_batch
+    from sluice.ingest.commit import commit_batch
+    from sluice.ingest.local.sync import sync_batch
     from sluice.lake.storage import open_lake
-    from sluice.sources import load_source, source_names
     from sluice.warehouse.duckdb_load import connect, load_batch
-    from sluice.watch.checks import report
-    from sluice.watch.freshness import check_freshness, incident_table
-    from sluice.watch.metrics import measure_batch
-    from sluice.watch.stats import airflow_stats
 
     sources = [faker_source(count) if name == "faker" else load_source(name) for name in source_names()]
     sources = [source for source in sources if source.driver == "local"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowPlugin
 
-from sluice.batch import batch_id
+from sluice.core.batch import batch_id
 
 AIRFLOW_3 = importlib.util.find_spec("airflow.api_fastapi") is not None
 URL_PREFIX = "/sluice"
@@ -53,7 +53,7 @@ class SluicePlugin(AirflowPlugin):
 
         @cached_property
         def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
-            from sluice.watch.page import create_app
+            from sluice.ui.page import create_app
 
             return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Sluice platform health"}]
 
@@ -61,6 +61,6 @@ class SluicePlugin(AirflowPlugin):
 
         @cached_property
         def appbuilder_views(self) -> list[dict[str, Any]]:  # type: ignore[override]
-            from sluice.watch.page_airflow2 import appbuilder_views
+            from sluice.ui.page_airflow2 import appbuilder_views
 
             return appbuilder_views()

@@ -14,8 +14,8 @@ PATH_FORMAT = "${NAMESPACE}/${STREAM_NAME}/airbyte/${YEAR}_${MONTH}_${DAY}_${EPO
 
 def faker_streams(count: int | None = None) -> dict[str, dict[str, Any]]:
     """Per declared faker stream: its JSON schema and the records one sync reads."""
-    from sluice.ingest.protocol import configured_catalog, connector_executable, discover, read
-    from sluice.sources import load_source
+    from sluice.core.sources import load_source
+    from sluice.ingest.local.protocol import configured_catalog, connector_executable, discover, read
 
     source = load_source("faker")
     config = {**source.connector_config, **({"count": count} if count else {})}

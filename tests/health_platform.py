@@ -27,7 +27,7 @@ import os
 from airflow.providers.common.compat.sdk import TaskGroup
 from airflow.providers.standard.operators.python import PythonOperator
 
-from sluice.batch import batch_id
+from sluice.core.batch import batch_id
 from sluice.dag_builder import platform_dag
 
 PLAN = json.loads(os.environ["SLUICE_PROBE_PLAN"])
@@ -97,7 +97,7 @@ class PlannedRun:
 
 def make_runs(python: Path, env: dict[str, str], folder: Path, runs: list[PlannedRun]) -> dict[tuple[str, str], str]:
     """Run ``runs`` in order with the Airflow of ``python``; each run's id by (dag_id, batch)."""
-    from sluice.batch import batch_start
+    from sluice.core.batch import batch_start
 
     plan: dict[str, dict[str, dict]] = {}
     for run in runs:
@@ -176,7 +176,7 @@ NOW = datetime(2026, 11, 20, 19, 0, tzinfo=UTC)
 
 
 def check(table: str, check: str, metric: str, value: float, status: str, minutes_ago: int, **fields: Any) -> Any:
-    from sluice.watch.results import CheckResult
+    from sluice.checks.results import CheckResult
 
     values = {
         "checked_at": NOW - timedelta(minutes=minutes_ago),
@@ -228,9 +228,9 @@ def build_platform(python: Path, env: dict[str, str], root: Path) -> dict[str, A
     """Write the platform under ``root`` and make its runs with the Airflow of ``python`` and
     ``env`` (whose metadata database is migrated): the environment that reads it, the run
     ids by (dag_id, batch), and ``root``."""
+    from sluice.checks import results
     from sluice.erasure.requests import ErasureRequest, record_requests
     from sluice.lake.storage import open_lake
-    from sluice.watch import results
 
     sources = root / "include" / "sources"
     sources.mkdir(parents=True)

@@ -31,10 +31,10 @@ _faker: dict[str, Path] = {}
 def faker_batch() -> Path:
     """A folder holding ``lake/`` and ``warehouse.duckdb`` with one faker batch (made once)."""
     if "folder" not in _faker:
-        from sluice.ingest.sync import sync_batch
-        from sluice.lake.bronze import commit_batch
+        from sluice.core.sources import load_source
+        from sluice.ingest.commit import commit_batch
+        from sluice.ingest.local.sync import sync_batch
         from sluice.lake.storage import open_lake
-        from sluice.sources import load_source
         from sluice.warehouse.duckdb_load import load_batch
 
         folder = Path(tempfile.mkdtemp(prefix="sluice-watch-faker-"))

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import airflow
 
-from sluice.batch import parse_utc
+from sluice.core.batch import parse_utc
 from sluice.dag_builder import platform_dag_ids
 
 AIRFLOW_3 = int(airflow.__version__.split(".")[0]) >= 3

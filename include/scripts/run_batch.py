@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sluice import config
-from sluice.batch import batch_id, parse_utc
+from sluice.core import config
+from sluice.core.batch import batch_id, parse_utc
 from sluice.dag_builder import platform_dag_ids, run_in_process
 
 INTERVAL = timedelta(hours=6)

@@ -3,7 +3,7 @@
 The conventions (owner, tags, docs, retries with exponential backoff, no catchup,
 bounded concurrency) are *set* here and *enforced* by the cluster policy in
 :mod:`sluice.policy`, so a DAG written without these builders is still held to them.
-Every task also gets the callbacks that alert on Slack (:mod:`sluice.watch.callbacks`).
+Every task also gets the callbacks that alert on Slack (:mod:`sluice.alerting.callbacks`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from airflow.providers.common.compat.sdk import DAG, Asset, TaskGroup
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from sluice import config
-from sluice.sources import SourceConfig, load_source
-from sluice.watch.callbacks import on_batch_late, on_dag_success, on_sla_miss, on_task_failure, on_task_success
-from sluice.watch.settings import deadlines_watched, late_after
+from sluice.alerting.callbacks import on_batch_late, on_dag_success, on_sla_miss, on_task_failure, on_task_success
+from sluice.alerting.settings import deadlines_watched, late_after
+from sluice.core import config
+from sluice.core.dag_ids import ERASURE_DAG_ID, TRANSFORM_DAG_ID, ingestion_dag_id
+from sluice.core.sources import SourceConfig, load_source
 
 AIRFLOW_2 = airflow.__version__.startswith("2.")
 #: The platform's batch: every 6 hours, on UTC boundaries.
@@ -117,16 +118,9 @@ def _late_batch_args() -> dict[str, Any]:
     return {"sla": late_after()} if AIRFLOW_2 else {}
 
 
-TRANSFORM_DAG_ID = "transform"
-
-
-def ingestion_dag_id(source_name: str) -> str:
-    return f"ingest_{source_name}"
-
-
 def platform_dag_ids() -> list[str]:
     """Every platform DAG, in the order their intervals depend on each other."""
-    from sluice.sources import source_names
+    from sluice.core.sources import source_names
 
     return [ingestion_dag_id(name) for name in source_names()] + [TRANSFORM_DAG_ID]
 
@@ -139,7 +133,7 @@ def source_asset(source: SourceConfig) -> Asset:
 def land_task(source: SourceConfig) -> Any:
     """The task that lands a batch of ``source``, by its driver; the rest of the DAG is shared."""
     if source.driver == "airbyte":
-        from sluice.airbyte.operators import AirbyteSyncOperator
+        from sluice.ingest.airbyte.operators import AirbyteSyncOperator
 
         return AirbyteSyncOperator(
             task_id="land",
@@ -174,9 +168,9 @@ def _landing_doc(source: SourceConfig) -> str:
 def ingestion_dag(source_name: str) -> DAG:
     """The DAG of one source: land the batch, then per stream commit and load it, then
     measure it (a blocking breach holds the publish, so the transform waits)."""
-    from sluice.lake.operators import BronzeCommitOperator
+    from sluice.checks.operators import BatchMetricsOperator
+    from sluice.ingest.operators import BronzeCommitOperator
     from sluice.warehouse.operators import WarehouseLoadOperator
-    from sluice.watch.operators import BatchMetricsOperator
 
     source = load_source(source_name)
     streams = ", ".join(f"`{s.name}`" for s in source.streams)
@@ -225,10 +219,10 @@ def transform_dag() -> DAG:
     """dbt's bronze, silver, gold and mart layers for each batch, after every source landed it."""
     from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 
-    from sluice.sources import source_names
+    from sluice.checks.freshness import FRESHNESS_TASK_ID
+    from sluice.checks.operators import AccuracyCheckOperator, FreshnessCheckOperator
+    from sluice.core.sources import source_names
     from sluice.transform.cosmos import dbt_task_group
-    from sluice.watch.freshness import FRESHNESS_TASK_ID
-    from sluice.watch.operators import AccuracyCheckOperator, FreshnessCheckOperator
 
     sources = [load_source(name) for name in source_names()]
     doc_md = (
@@ -272,7 +266,6 @@ def transform_dag() -> DAG:
     return dag
 
 
-ERASURE_DAG_ID = "gdpr_erasure"
 #: erasure runs daily (and whenever triggered with requests), after the night's batches
 ERASURE_CRON = "0 3 * * *"
 

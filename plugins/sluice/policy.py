@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.watch.settings import deadlines_watched
+from sluice.alerting.settings import deadlines_watched
 
 MIN_RETRIES = 2
 MAX_ACTIVE_RUNS_LIMIT = 4

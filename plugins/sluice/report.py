@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sluice.core.sources import load_source, source_names
 from sluice.ingest.landing import LandingError, read_manifest
 from sluice.lake.storage import Lake, open_lake
-from sluice.sources import load_source, source_names
-from sluice.warehouse.tables import warehouse_connection
+from sluice.warehouse.target import warehouse_connection
 
 LAYERS = ("bronze", "silver", "gold", "marts")
 

@@ -20,10 +20,10 @@ import duckdb
 import pytest
 
 from fakesnow_db import dbt_env, new_database
-from sluice.ingest.sync import sync_batch
-from sluice.lake.bronze import commit_batch
+from sluice.core.sources import load_source
+from sluice.ingest.commit import commit_batch
+from sluice.ingest.local.sync import sync_batch
 from sluice.lake.storage import open_lake
-from sluice.sources import load_source
 from sluice.warehouse import duckdb_load, snowflake_load
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"

@@ -105,8 +105,8 @@ def test_three_people_named_by_different_identifiers_are_gone_from_every_store(e
     people = erased["people"]
     assert people_rows(erased["warehouse"], people["ids"], people["emails"]) == {}
     identifiers = {"user_id": {str(i) for i in people["ids"]}, "email": set(people["emails"])}
+    from sluice.core.sources import load_source
     from sluice.erasure.verify import declared_columns
-    from sluice.sources import load_source
 
     declared = declared_columns([load_source("faker")])
     assert scan_lake(erased["lake"], identifiers, declared) == []

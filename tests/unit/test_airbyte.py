@@ -110,7 +110,7 @@ def connect(monkeypatch, standin, secret="secret"):
 
 
 def operator(**kwargs):
-    from sluice.airbyte.operators import AirbyteSyncOperator
+    from sluice.ingest.airbyte.operators import AirbyteSyncOperator
 
     kwargs.setdefault("deferrable", False)
     kwargs.setdefault("batch", BATCH)
@@ -135,10 +135,10 @@ def syncs_started(standin, connection_id):
 
 
 def test_a_sync_lands_exactly_its_files_and_bronze_registers_them_where_airbyte_wrote_them(airbyte, standin):
+    from sluice.core.sources import load_source
+    from sluice.ingest.commit import commit_batch
     from sluice.ingest.landing import read_manifest
-    from sluice.lake.bronze import commit_batch
     from sluice.lake.files import active_files
-    from sluice.sources import load_source
 
     connection_id = airbyte(statuses=["pending", "queued", "running"])
     lake = airbyte.lake
@@ -191,7 +191,7 @@ def test_a_retried_task_reattaches_to_the_running_job(airbyte, standin):
 
 
 def test_a_job_started_elsewhere_is_waited_for_not_duplicated(airbyte, standin):
-    from sluice.airbyte.hook import AirbyteServerHook
+    from sluice.ingest.airbyte.hook import AirbyteServerHook
 
     connection_id = airbyte(statuses=["running"] * 5)
     job, started = AirbyteServerHook().start_sync(connection_id)  # e.g. Airbyte's own schedule
@@ -202,7 +202,7 @@ def test_a_job_started_elsewhere_is_waited_for_not_duplicated(airbyte, standin):
 
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_a_timeout_cancels_the_job(airbyte, standin, deferrable):
-    from sluice.airbyte.hook import AirbyteError
+    from sluice.ingest.airbyte.hook import AirbyteError
 
     connection_id = airbyte(statuses=["running"] * 200)
     op = operator(deferrable=deferrable, timeout=0.3)
@@ -214,7 +214,7 @@ def test_a_timeout_cancels_the_job(airbyte, standin, deferrable):
 
 
 def test_killing_the_task_cancels_the_job_on_a_worker_and_in_the_triggerer(airbyte, standin):
-    from sluice.airbyte.hook import AirbyteError
+    from sluice.ingest.airbyte.hook import AirbyteError
 
     connection_id = airbyte(statuses=["running"] * 200)
     op = operator()
@@ -237,7 +237,7 @@ def test_killing_the_task_cancels_the_job_on_a_worker_and_in_the_triggerer(airby
 
 
 def test_a_failed_job_fails_the_task_with_its_id_and_the_next_try_syncs_again(airbyte, standin):
-    from sluice.airbyte.hook import AirbyteError
+    from sluice.ingest.airbyte.hook import AirbyteError
     from sluice.ingest.landing import manifest_path
 
     connection_id = airbyte(outcome="failed")
@@ -257,7 +257,7 @@ def test_server_errors_are_retried_then_succeed(airbyte, standin):
 
 
 def test_an_expired_token_is_renewed_and_the_call_goes_through(airbyte, standin):
-    from sluice.airbyte.hook import AirbyteServerHook
+    from sluice.ingest.airbyte.hook import AirbyteServerHook
 
     connection_id = airbyte()
     hook = AirbyteServerHook()
@@ -273,7 +273,7 @@ def test_an_expired_token_is_renewed_and_the_call_goes_through(airbyte, standin)
 
 
 def test_bad_credentials_and_an_unknown_connection_say_what_is_wrong(airbyte, standin, monkeypatch):
-    from sluice.airbyte.hook import AirbyteError
+    from sluice.ingest.airbyte.hook import AirbyteError
 
     airbyte()
     connect(monkeypatch, standin, secret="wrong")
@@ -309,7 +309,7 @@ def test_a_file_that_is_not_parquet_or_a_count_that_disagrees_commits_nothing_an
 
 
 def test_a_connection_that_does_not_write_where_the_source_declares_is_refused_before_syncing(airbyte, standin):
-    from sluice.airbyte.destination import DestinationError
+    from sluice.ingest.airbyte.destination import DestinationError
 
     connection_id = airbyte(destination={"destinationType": "snowflake"})
     with pytest.raises(DestinationError, match=r"writes to a 'snowflake' destination .* declares destination lake"):
@@ -391,7 +391,7 @@ def warehouse_connection(standin, snowflake, fakesnow_server, monkeypatch, tmp_p
 def test_a_connection_into_the_warehouse_is_checked_by_job_and_read_through_bronze_views(
     warehouse_connection, standin, snowflake
 ):
-    from sluice.airbyte.operators import AirbyteSyncOperator
+    from sluice.ingest.airbyte.operators import AirbyteSyncOperator
     from sluice.ingest.landing import LandingError
 
     def land(batch):
@@ -422,10 +422,10 @@ def test_an_erasure_removes_the_person_from_every_table_the_connection_wrote(
 ):
     from snowflake import connector
 
-    from sluice.airbyte.operators import AirbyteSyncOperator
     from sluice.erasure import audit
     from sluice.erasure import run as erasure_run
     from sluice.erasure.requests import ErasureRequest, pending_requests, record_requests
+    from sluice.ingest.airbyte.operators import AirbyteSyncOperator
     from sluice.lake.storage import open_lake
 
     monkeypatch.setenv("SLUICE_ERASURE_SALT", "airbyte-salt")

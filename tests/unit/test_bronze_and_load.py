@@ -5,10 +5,11 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from sluice.core.sources import StreamConfig
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding, LandingError
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import bronze_table_path, commit_batch
-from sluice.sources import StreamConfig
+from sluice.lake.bronze import bronze_table_path
 from sluice.warehouse.duckdb_load import load_batch
 
 STREAM = StreamConfig("users", record_key="id", cursor_field="updated_at", subject_key="email")

@@ -14,20 +14,21 @@ import time
 import pytest
 
 from s3servers import use_bucket
+from sluice.core.sources import StreamConfig
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import bronze_table_path, commit_batch
+from sluice.lake.bronze import bronze_table_path
 from sluice.lake.storage import open_lake
-from sluice.sources import StreamConfig
 
 pytestmark = pytest.mark.s3
 STREAM = StreamConfig("users", record_key="id", subject_key="email")
 SCHEMA = {"type": "object", "properties": {"id": {"type": "integer"}, "email": {"type": "string"}}}
 COMMIT = """
 import sys, time
-from sluice.lake.bronze import commit_batch
+from sluice.ingest.commit import commit_batch
 from sluice.lake.storage import open_lake
-from sluice.sources import StreamConfig
+from sluice.core.sources import StreamConfig
 root, batch, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 stream = StreamConfig("users", record_key="id", subject_key="email")
 lake = open_lake(root)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from sluice.erasure.index import files_holding, identifier_hashes, index_path, verified_index
+from sluice.core.sources import StreamConfig
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import commit_batch
 from sluice.lake.files import active_files, bronze_table
-from sluice.sources import StreamConfig
+from sluice.lake.index import files_holding, identifier_hashes, index_path, verified_index
 
 B1, B2 = "20261120T000000Z", "20261120T060000Z"
 USERS = StreamConfig(

@@ -7,9 +7,9 @@ import threading
 import pytest
 from test_erasure_index import B1, B2, SALT, USERS, land_and_commit
 
-from sluice.erasure import lake as erasure_lake
-from sluice.erasure.lake import erase_from_table
+from sluice.lake import rewrite as erasure_lake
 from sluice.lake.files import active_files, bronze_table
+from sluice.lake.rewrite import erase_from_table
 
 B3 = "20261120T120000Z"
 PEOPLE = [(1, "ada@x.io"), (2, "bob@x.io"), (3, "cy@x.io"), (4, "di@x.io"), (5, "eve@x.io"), (6, "fay@x.io")]
@@ -74,8 +74,8 @@ def test_an_ingestion_commit_racing_the_erasure_survives_and_the_erasure_complet
 def test_one_identifier_resolves_to_every_identifier_held_for_the_person(three_batches):
     import dataclasses
 
+    from sluice.core.sources import SourceConfig, StreamConfig
     from sluice.erasure.resolve import RequestError, resolve
-    from sluice.sources import SourceConfig, StreamConfig
 
     lake = three_batches
     orders = StreamConfig("orders", record_key="id", subject_key="user_id", identifiers=(("user_id", "user_id"),))
@@ -93,11 +93,11 @@ def test_one_identifier_resolves_to_every_identifier_held_for_the_person(three_b
 def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
     from test_erasure_index import SCHEMA
 
+    from sluice.core.sources import SourceConfig
     from sluice.erasure.purge import purge_source
     from sluice.erasure.verify import scan_lake
     from sluice.ingest.landing import BatchLanding
     from sluice.ingest.schema import stream_schema
-    from sluice.sources import SourceConfig
 
     lake = three_batches
     landing = BatchLanding(lake, "demo", B3, {"users": (USERS, stream_schema(SCHEMA))})
@@ -109,7 +109,7 @@ def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
         ]
     )
     landing.publish(state=[])
-    from sluice.lake.bronze import commit_batch
+    from sluice.ingest.commit import commit_batch
 
     commit_batch("demo", USERS, B3, lake)
     ada = {"email": {"ada@x.io"}, "user_id": {"1"}}
@@ -132,9 +132,9 @@ def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
 
 
 def test_a_later_batch_that_sends_an_erased_person_again_drops_them_at_landing(three_batches):
-    from sluice.erasure.index import identifier_hashes
-    from sluice.erasure.suppression import suppress, suppressed_hashes
     from sluice.ingest.landing import read_manifest
+    from sluice.lake.index import identifier_hashes
+    from sluice.lake.suppression import suppress, suppressed_hashes
 
     lake = three_batches
     ada = {"email": {"ada@x.io"}, "user_id": {"1"}}
@@ -152,9 +152,9 @@ def test_a_driver_that_cannot_drop_erased_people_at_landing_has_them_dropped_at_
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sluice.erasure.index import identifier_hashes
-    from sluice.erasure.suppression import suppress
-    from sluice.lake.bronze import commit_files
+    from sluice.ingest.commit import commit_files
+    from sluice.lake.index import identifier_hashes
+    from sluice.lake.suppression import suppress
 
     lake = three_batches
     ada = {"email": {"ada@x.io"}, "user_id": {"1"}}

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
+from sluice.core.sources import SourceConfigError, load_source, source_names
 from sluice.erasure.registry import RegistryError, model_tables, personal_tables, undeclared_models
-from sluice.sources import SourceConfigError, load_source, source_names
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,16 @@ import duckdb
 import pyarrow.compute as pc
 import pytest
 
+from sluice.core.sources import load_source
 from sluice.erasure import audit
 from sluice.erasure import run as erasure_run
 from sluice.erasure.requests import ErasureRequest, parse_requests, pending_requests, record_requests
 from sluice.erasure.resolve import RequestError
 from sluice.erasure.verify import scan_lake
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import commit_batch
 from sluice.lake.files import bronze_table
-from sluice.sources import load_source
 from sluice.warehouse import duckdb_load
 
 SALT = b"run-salt"
@@ -108,8 +108,8 @@ def test_a_request_is_erased_everywhere_proven_audited_and_closed(stack):
 
 
 def test_a_personal_value_only_the_person_had_is_proof_of_a_forgotten_copy(stack):
-    from sluice.erasure.lake import ErasureError
     from sluice.erasure.pii import unattributed
+    from sluice.lake.rewrite import ErasureError
 
     lake, connect, _ = stack
     # an export nobody declared kept a name of the person, and one of someone still here

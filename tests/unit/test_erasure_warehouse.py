@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sluice.erasure.registry import load_manifest, personal_tables
-from sluice.erasure.warehouse import compact_duckdb, erase_from_warehouse
+from sluice.erasure.warehouse import erase_from_warehouse
+from sluice.warehouse.duckdb_load import compact_duckdb
 
 PEOPLE = {"email": {"ada@x.io"}, "user_id": {"1"}}
 TABLES = {  # a few of the declared tables, with their identifier columns and a personal one

@@ -19,19 +19,20 @@ from dataclasses import dataclass
 import pytest
 
 from s3servers import use_bucket
+from sluice.core.sources import load_source
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import landed_files, read_manifest
-from sluice.lake.bronze import bronze_table_path, commit_batch
+from sluice.lake.bronze import bronze_table_path
 from sluice.lake.files import batch_folder, referenced_files
 from sluice.lake.storage import Lake, open_lake
-from sluice.sources import load_source
 
 BATCH = "20261120T060000Z"
 STREAMS = ("users", "products", "purchases")
 SYNC = """
 import sys
 from dataclasses import replace
-from sluice.sources import load_source
-from sluice.ingest.sync import sync_batch
+from sluice.core.sources import load_source
+from sluice.ingest.local.sync import sync_batch
 from sluice.lake.storage import open_lake
 source = load_source("faker")
 source = replace(source, connector_config={**source.connector_config, "count": int(sys.argv[2])})

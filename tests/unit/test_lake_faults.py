@@ -10,12 +10,13 @@ import pytest
 
 from faultproxy import FaultProxy
 from s3servers import use_bucket
+from sluice.core.sources import StreamConfig
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding, read_manifest
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import bronze_table_path, commit_batch
+from sluice.lake.bronze import bronze_table_path
 from sluice.lake.files import batch_folder
 from sluice.lake.storage import LakeAccessError, open_lake
-from sluice.sources import StreamConfig
 
 pytestmark = pytest.mark.s3
 BATCH = "20261120T060000Z"

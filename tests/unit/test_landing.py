@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sluice.core.sources import StreamConfig
 from sluice.ingest.landing import (
     BatchLanding,
     LandingError,
@@ -22,7 +23,6 @@ from sluice.ingest.landing import (
     state_before,
 )
 from sluice.ingest.schema import stream_schema
-from sluice.sources import StreamConfig
 
 BATCH = "20261120T060000Z"
 USERS_SCHEMA = {

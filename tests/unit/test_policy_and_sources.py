@@ -8,10 +8,10 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 from airflow.providers.standard.operators.empty import EmptyOperator
 
-from sluice.batch import batch_id, batch_start, parse_utc
+from sluice.alerting.callbacks import on_task_failure
+from sluice.core.batch import batch_id, batch_start, parse_utc
+from sluice.core.sources import SourceConfigError, load_source
 from sluice.policy import dag_violations
-from sluice.sources import SourceConfigError, load_source
-from sluice.watch.callbacks import on_task_failure
 
 
 def test_a_bare_dag_breaks_every_convention():

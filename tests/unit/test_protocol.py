@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice import config
-from sluice.ingest.protocol import ConnectorError, configured_catalog, connector_executable, discover, read
+from sluice.core import config
+from sluice.ingest.local.protocol import ConnectorError, configured_catalog, connector_executable, discover, read
 
 
 def fake_connector(tmp_path: Path, name: str, body: str) -> Path:

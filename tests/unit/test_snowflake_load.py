@@ -10,11 +10,11 @@ from datetime import UTC
 
 import pytest
 
+from sluice.core.sources import StreamConfig
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import commit_batch
 from sluice.lake.files import active_files, bronze_table
-from sluice.sources import StreamConfig
 from sluice.warehouse.snowflake_load import SnowflakeLoadError, load_batch
 
 B1, B2 = "20261120T000000Z", "20261120T060000Z"

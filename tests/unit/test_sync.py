@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from sluice.core.sources import SourceConfig, StreamConfig
 from sluice.ingest.landing import landed_files, state_before
-from sluice.ingest.sync import sync_batch
-from sluice.sources import SourceConfig, StreamConfig
+from sluice.ingest.local.sync import sync_batch
 
 BATCH = "20261120T060000Z"
 CATALOG = {

@@ -21,8 +21,8 @@ import pytest
 
 from environment import VENV2_BIN, VENV_BIN, isolated_environment
 from slack_receiver import SlackReceiver
-from sluice.watch.alerts import alert, resolve, task_failed, task_succeeded
-from sluice.watch.incidents import FAILED, LOGGED, OPEN, RESOLVED, SENT, IncidentStore
+from sluice.alerting.alerts import alert, resolve, task_failed, task_succeeded
+from sluice.alerting.incidents import FAILED, LOGGED, OPEN, RESOLVED, SENT, IncidentStore
 
 START = datetime(2026, 11, 20, 6, tzinfo=UTC)
 
@@ -36,7 +36,7 @@ def watch_log():
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(f"{record.levelname} {record.getMessage()}")
 
-    logger = logging.getLogger("sluice.watch")
+    logger = logging.getLogger("sluice")
     handler, level = Collect(), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -259,7 +259,7 @@ def test_every_platform_task_gets_the_callbacks_without_loading_slack_at_parse_t
         """
         import json, sys
         from sluice.dag_builder import ingestion_dag, transform_dag
-        from sluice.watch.callbacks import on_task_failure, on_task_success
+        from sluice.alerting.callbacks import on_task_failure, on_task_success
         tasks = [t for dag in (ingestion_dag("faker"), transform_dag()) for t in dag.tasks]
         print(json.dumps({
             "tasks": len(tasks),
@@ -267,7 +267,7 @@ def test_every_platform_task_gets_the_callbacks_without_loading_slack_at_parse_t
                          and on_task_success in list(t.on_success_callback or []) for t in tasks),
             "heavy": sorted(m for m in sys.modules if m.startswith((
                 "airflow.providers.slack.notifications", "airflow.providers.slack.hooks", "slack_sdk",
-                "sluice.watch.alerts", "sluice.watch.incidents", "sluice.watch.slack"))),
+                "sluice.alerting.alerts", "sluice.alerting.incidents", "sluice.alerting.slack"))),
         }))
         """
     )
@@ -375,8 +375,8 @@ def test_a_real_task_failure_alerts_once_after_its_retries_and_its_success_resol
 def test_a_late_batch_alerts_once_and_the_next_successful_run_resolves_it(slack, lake_root, monkeypatch):
     """The deadline callback gets what Airflow 3's scheduler hands it: the run as the REST
     API shows it, and the deadline."""
+    from sluice.alerting.callbacks import on_batch_late, on_dag_success
     from sluice.lake.storage import open_lake
-    from sluice.watch.callbacks import on_batch_late, on_dag_success
 
     monkeypatch.setenv("SLUICE_LAKE_ROOT", str(lake_root))
     include = lake_root.parent / "include"
@@ -422,7 +422,7 @@ def test_every_platform_dag_has_a_late_batch_alert(monkeypatch):
         [deadline] = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
         assert deadline.interval == timedelta(hours=5)
         assert type(deadline.reference).__name__ == "DagRunQueuedAtDeadline"
-        assert deadline.callback.path == "sluice.watch.callbacks.on_batch_late"
+        assert deadline.callback.path == "sluice.alerting.callbacks.on_batch_late"
         assert "sluice" in deadline.callback.kwargs["tags"]
     monkeypatch.setenv("SLUICE_BATCH_LATE_HOURS", "soon")
     with pytest.raises(ValueError, match="SLUICE_BATCH_LATE_HOURS='soon'"):

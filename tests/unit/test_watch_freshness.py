@@ -14,11 +14,11 @@ import pytest
 from watch_batch import FAKER_BATCH, StatsdReceiver, copy_faker_batch, run_dag
 
 from environment import VENV_BIN
+from sluice.checks.freshness import check_freshness, last_data_commit, model_freshness, plan, source_slas
+from sluice.checks.report import report
+from sluice.core.sources import load_source
+from sluice.core.thresholds import CheckConfigError
 from sluice.erasure.registry import load_manifest
-from sluice.sources import load_source
-from sluice.watch.checks import report
-from sluice.watch.freshness import check_freshness, last_data_commit, model_freshness, plan, source_slas
-from sluice.watch.thresholds import CheckConfigError
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 #: hours since the newest row of each faker table: fresh, past warn_after (6 h), past error_after (12 h)
@@ -197,10 +197,10 @@ def test_the_lake_is_as_fresh_as_its_last_commit_with_data(manifest, tmp_path):
 
 STALE_DAG = '''
 """Airflow DAG: a transform on stale input (freshness, the dbt group, accuracy, as transform_dag wires them)."""
-from sluice import config
+from sluice.core import config
 from sluice.dag_builder import platform_dag
 from sluice.transform.cosmos import dbt_task_group
-from sluice.watch.operators import AccuracyCheckOperator, FreshnessCheckOperator
+from sluice.checks.operators import AccuracyCheckOperator, FreshnessCheckOperator
 
 with platform_dag("stale_probe", doc_md="Transform on stale input.", tags=["test"], schedule=None) as dag:
     freshness = FreshnessCheckOperator(task_id="freshness", fail_on_error=False, pool=config.WAREHOUSE_POOL)
@@ -267,9 +267,9 @@ def test_a_stale_input_is_left_out_of_the_transform_and_the_rest_is_built(airflo
 
 PG_DAG = '''
 """Airflow DAG: the faker tables' freshness measured through a PostgreSQL connection."""
-from sluice import config
+from sluice.core import config
 from sluice.dag_builder import platform_dag
-from sluice.watch.operators import FreshnessCheckOperator
+from sluice.checks.operators import FreshnessCheckOperator
 
 with platform_dag("pg_freshness", doc_md="Freshness through PostgreSQL.", tags=["test"], schedule=None) as dag:
     FreshnessCheckOperator(

@@ -21,8 +21,8 @@ import pytest
 
 from environment import VENV2_BIN, VENV_BIN, isolated_environment, make_environment
 from health_platform import B2, B3, CHECKS, EMAIL, NOW, RUNS, SOURCES, build_platform, make_runs
+from sluice.checks import results
 from sluice.lake.storage import open_lake
-from sluice.watch import results
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def run_link(dag_id: str, run_id: str) -> str:
 
 
 def test_each_source_shows_its_last_successful_batch_and_its_rows(platform_env):
-    from sluice.watch.health import StreamRows, gather
+    from sluice.ui.health import StreamRows, gather
 
     health = gather(platform_env["lake"], now=NOW)
     assert health.problems == []
@@ -71,7 +71,7 @@ def test_each_source_shows_its_last_successful_batch_and_its_rows(platform_env):
 
 
 def test_freshness_is_each_tables_latest_result_and_breaches_are_latest_warnings_and_errors(platform_env):
-    from sluice.watch.health import gather
+    from sluice.ui.health import gather
 
     health = gather(platform_env["lake"], now=NOW)
     freshness = {(r.table_name, r.status, r.value) for r in health.freshness}
@@ -83,7 +83,7 @@ def test_freshness_is_each_tables_latest_result_and_breaches_are_latest_warnings
 
 
 def test_the_failed_runs_incident_is_open(platform_env):
-    from sluice.watch.health import gather
+    from sluice.ui.health import gather
 
     health = gather(platform_env["lake"], now=NOW)
     incidents = [(i.title, i.what, i.run_id) for i in health.incidents]
@@ -92,8 +92,8 @@ def test_the_failed_runs_incident_is_open(platform_env):
 
 
 def test_erasure_requests_show_their_state_by_id_and_never_an_identifier(platform_env):
-    from sluice.watch.health import gather
-    from sluice.watch.page import render
+    from sluice.ui.health import gather
+    from sluice.ui.page import render
 
     health = gather(platform_env["lake"], now=NOW)
     states = {e.request_id: e.state for e in health.erasures}
@@ -123,8 +123,8 @@ def test_erasure_requests_show_their_state_by_id_and_never_an_identifier(platfor
 
 
 def test_the_page_shows_the_figures_escaped_with_links_to_the_runs(platform_env):
-    from sluice.watch.health import gather
-    from sluice.watch.page import render
+    from sluice.ui.health import gather
+    from sluice.ui.page import render
 
     page = render(gather(platform_env["lake"], now=NOW), docs_href="/sluice/dbt-docs/")
     assert "<script>alert(1)</script>" not in page
@@ -142,8 +142,8 @@ def test_the_page_shows_the_figures_escaped_with_links_to_the_runs(platform_env)
 
 
 def test_a_broken_source_declaration_is_reported_and_the_rest_still_shows(platform_env, tmp_path, monkeypatch):
-    from sluice.watch.health import gather
-    from sluice.watch.page import render
+    from sluice.ui.health import gather
+    from sluice.ui.page import render
 
     include = tmp_path / "include"
     (include / "sources").mkdir(parents=True)
@@ -256,7 +256,7 @@ def test_the_plugin_builds_no_web_app_in_processes_that_only_load_it(tmp_path):
         plugins, errors = plugins_manager._get_plugins()
         print(json.dumps({
             "plugins": sorted(p.name for p in plugins), "errors": errors,
-            "loaded": sorted(m for m in sys.modules if m.startswith(("sluice.watch.page", "sluice.watch.health"))),
+            "loaded": sorted(m for m in sys.modules if m.startswith(("sluice.ui.page", "sluice.ui.health"))),
         }))
         """
     )

@@ -17,18 +17,18 @@ import pytest
 from watch_batch import FAKER_BATCH, FAKER_COUNT, StatsdReceiver, airflow_environment, copy_faker_batch, run_dag
 
 from environment import VENV2_BIN
+from sluice.checks import results as results_table
+from sluice.checks.accuracy import accuracy_rules, check_accuracy
+from sluice.checks.metrics import lake_key_figures, measure_batch, measure_stream, warehouse_key_figures, z_score
+from sluice.checks.report import report
+from sluice.checks.results import CheckResult
+from sluice.checks.warehouse import write_batch_metrics
+from sluice.core.sources import SourceConfig, SourceConfigError, StreamConfig, load_source
+from sluice.core.thresholds import CheckConfigError, Volume, parse_checks
+from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import commit_batch
-from sluice.sources import SourceConfig, SourceConfigError, StreamConfig, load_source
 from sluice.warehouse.duckdb_load import load_batch
-from sluice.watch import results as results_table
-from sluice.watch.accuracy import accuracy_rules, check_accuracy
-from sluice.watch.checks import report
-from sluice.watch.metrics import lake_key_figures, measure_batch, measure_stream, warehouse_key_figures, z_score
-from sluice.watch.results import CheckResult
-from sluice.watch.thresholds import CheckConfigError, Volume, parse_checks
-from sluice.watch.warehouse import write_batch_metrics
 
 B1 = "20261120T000000Z"
 SCHEMA = {
@@ -199,7 +199,8 @@ def test_breaches_of_a_crafted_batch_and_lake_warehouse_consistency(local_lake, 
     con.close()
 
 
-def test_the_checksum_is_the_same_in_the_lake_and_on_snowflake(local_lake, snowflake):
+def test_the_checksum_is_the_same_in_the_lake_and_on_snowflake(local_lake, snowflake, monkeypatch):
+    monkeypatch.setenv("SLUICE_WAREHOUSE", "snowflake")
     from sluice.lake.files import bronze_table
     from sluice.warehouse.snowflake_load import load_batch as load_into_snowflake
 
@@ -230,9 +231,10 @@ def test_the_checksum_is_the_same_in_the_lake_and_on_snowflake(local_lake, snowf
     assert cursor.fetchone()[0] == len(results)
 
 
-def test_a_source_airbyte_writes_into_snowflake_is_measured_there(local_lake, snowflake):
-    """The bronze view over Airbyte's table, as :mod:`sluice.airbyte.warehouse` keeps it."""
-    from sluice.sources import AirbyteConnection
+def test_a_source_airbyte_writes_into_snowflake_is_measured_there(local_lake, snowflake, monkeypatch):
+    """The bronze view over Airbyte's table, as :mod:`sluice.ingest.airbyte.warehouse` keeps it."""
+    monkeypatch.setenv("SLUICE_WAREHOUSE", "snowflake")
+    from sluice.core.sources import AirbyteConnection
 
     stream = StreamConfig("orders", record_key="id", checks=parse_checks(CHECKS, "demo"))
     source = SourceConfig(
@@ -418,7 +420,7 @@ def test_a_breach_repeated_three_times_alerts_once_and_its_recovery_resolves(sla
 
 
 def test_statsd_names_of_the_figures():
-    from sluice.watch.stats import figures
+    from sluice.checks.stats import figures
 
     now = datetime(2026, 11, 20, tzinfo=UTC)
     common = {"checked_at": now, "dag_id": "d", "batch": B1, "source": "faker", "threshold": None, "blocking": False}

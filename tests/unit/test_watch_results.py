@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from sluice.alerting import incidents
+from sluice.alerting.incidents import OPEN, RESOLVED, IncidentStore
+from sluice.alerting.messages import Event
+from sluice.alerting.routing import Route
+from sluice.checks import metrics, results
 from sluice.lake.storage import maintain_table
-from sluice.watch import incidents, metrics, results
-from sluice.watch.incidents import OPEN, RESOLVED, IncidentStore
-from sluice.watch.messages import Event
-from sluice.watch.routing import Route
 
 EVERY = 10
 START = datetime(2026, 11, 20, tzinfo=UTC)

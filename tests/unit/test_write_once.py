@@ -9,11 +9,12 @@ import pytest
 from deltalake import DeltaTable
 
 from e2e.snapshot import differences, lake_snapshot, snapshot
+from sluice.core.sources import StreamConfig
+from sluice.ingest.commit import commit_batch, commit_files
 from sluice.ingest.landing import BatchLanding, landed_files, read_manifest
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import BronzeCommitError, commit_batch, commit_files
+from sluice.lake.bronze import BronzeCommitError
 from sluice.lake.storage import open_lake
-from sluice.sources import StreamConfig
 from sluice.warehouse.duckdb_load import load_batch
 
 B1, B2 = "20261120T000000Z", "20261120T060000Z"

@@ -21,15 +21,14 @@ class GdprEraseOperator(BaseOperator):
     ui_color = "#f5c9c9"
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        from sluice import config
+        from sluice.core import config
+        from sluice.core.sources import load_source, source_names
         from sluice.erasure import audit
         from sluice.erasure.requests import close_request, parse_requests, pending_requests, record_requests
         from sluice.erasure.resolve import RequestError, declared_types
         from sluice.erasure.run import process_request, request_hash
-        from sluice.erasure.warehouse import compact_duckdb
         from sluice.lake.storage import open_lake
-        from sluice.sources import load_source, source_names
-        from sluice.warehouse.tables import warehouse_connection
+        from sluice.warehouse.target import current, warehouse_connection
 
         lake, salt = open_lake(), config.erasure_salt()
         dag_run = context.get("dag_run")
@@ -40,7 +39,7 @@ class GdprEraseOperator(BaseOperator):
             raise AirflowFailException(f"malformed erasure request: {error}") from error
         added = record_requests(lake, new)
         self.log.info("%d new erasure request(s) recorded", added)
-        compact = (lambda: compact_duckdb(config.warehouse_path())) if config.warehouse() == "duckdb" else None
+        compact = current().compact
         results, rejected = [], []
         for request in pending_requests(lake):
             try:

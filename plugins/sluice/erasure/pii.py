@@ -51,9 +51,9 @@ def person_values(
 ) -> dict[str, set[str]]:
     """``pii:<column>`` -> the person's values of that column, read from their rows in the
     bronze files the index names for them."""
-    from sluice.erasure.index import files_holding, identifier_hashes
-    from sluice.erasure.lake import matches
     from sluice.lake.files import bronze_table_path
+    from sluice.lake.index import files_holding, identifier_hashes
+    from sluice.lake.rewrite import matches
 
     found: dict[str, set[str]] = {}
     for source, stream in _personal_streams(sources):

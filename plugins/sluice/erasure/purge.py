@@ -21,10 +21,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sluice.erasure.index import CASELESS_TYPES, index_path, normalise
+from sluice.core.sources import SourceConfig
 from sluice.lake.files import bronze_table_path
+from sluice.lake.index import CASELESS_TYPES, index_path, normalise
 from sluice.lake.storage import Lake
-from sluice.sources import SourceConfig
 
 log = logging.getLogger(__name__)
 

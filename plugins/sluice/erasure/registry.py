@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sluice.sources import SourceConfig, load_source, source_names
+from sluice.core.sources import SourceConfig, load_source, source_names
 from sluice.warehouse.tables import warehouse_table
 
 
@@ -144,7 +144,7 @@ def undeclared_models(manifest: Mapping[str, Any], sources: Iterable[SourceConfi
 
 
 def load_manifest(path: Path | None = None) -> dict[str, Any]:
-    from sluice import config
+    from sluice.core import config
 
     path = path or config.dbt_manifest_path()
     if not path.is_file():

@@ -13,11 +13,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from sluice.erasure.index import files_holding, identifier_hashes, normalise, verified_index
-from sluice.erasure.lake import matches
+from sluice.core.sources import SourceConfig
 from sluice.lake.files import bronze_table_path
+from sluice.lake.index import files_holding, identifier_hashes, normalise, verified_index
+from sluice.lake.rewrite import matches
 from sluice.lake.storage import Lake
-from sluice.sources import SourceConfig
 
 
 class RequestError(ValueError):

@@ -30,20 +30,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sluice.core.sources import SourceConfig, load_source, source_names
 from sluice.erasure import audit
-from sluice.erasure.index import identifier_hashes, normalise
-from sluice.erasure.lake import ErasureError, erase_from_table
 from sluice.erasure.pii import is_pii, person_values, unattributed, without_pii
 from sluice.erasure.purge import purge_source
 from sluice.erasure.registry import personal_tables
 from sluice.erasure.requests import ErasureRequest, add_identifiers, close_request
 from sluice.erasure.resolve import RequestError, resolve
-from sluice.erasure.suppression import suppress
 from sluice.erasure.verify import declared_columns, scan_lake
 from sluice.erasure.warehouse import erase_from_warehouse, held_identifiers
 from sluice.erasure.warehouse import residue as warehouse_residue
+from sluice.lake.index import identifier_hashes, normalise
+from sluice.lake.rewrite import ErasureError, erase_from_table
 from sluice.lake.storage import Lake
-from sluice.sources import SourceConfig, load_source, source_names
+from sluice.lake.suppression import suppress
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sluice.erasure.index import CASELESS_TYPES, normalise
 from sluice.erasure.pii import is_pii
+from sluice.lake.index import CASELESS_TYPES, normalise
 from sluice.lake.storage import Lake
 
 

@@ -5,21 +5,19 @@ the tables they read) loses the rows whose identifier columns hold one of the pe
 identifiers, compared as the index compares them (emails without case and blanks).
 
 A DELETE only marks rows: DuckDB keeps their bytes in the file's free blocks until they
-are reused, so :func:`compact_duckdb` rewrites the file. Snowflake keeps deleted rows
+are reused, so :func:`sluice.warehouse.duckdb_load.compact_duckdb` rewrites the file. Snowflake keeps deleted rows
 for Time Travel and Fail-safe (README, "What Snowflake keeps after a DELETE").
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sluice.erasure.index import CASELESS_TYPES, normalise
 from sluice.erasure.registry import PersonalTable
+from sluice.lake.index import CASELESS_TYPES, normalise
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +85,7 @@ def targets(cursor: Any, tables: Iterable[PersonalTable]) -> list[Target]:
         if table.store == "warehouse" and table.name.lower() in present:
             found.append(Target(_qualified(table.name), table))
         elif table.store == "airbyte":
-            from sluice.airbyte.warehouse import destination_tables
+            from sluice.ingest.airbyte.warehouse import destination_tables
 
             source, stream = table.name.split("/", 1)
             for name, kind in destination_tables(cursor, source, stream, present):
@@ -182,30 +180,3 @@ def held_identifiers(
                 if value is not None:
                     found.setdefault(kind, set()).add(normalise(kind, value))
     return found
-
-
-def compact_duckdb(path: Path) -> int:
-    """Rewrite the DuckDB file so that no deleted row survives in its free blocks.
-
-    The database is copied table by table into a new file (``COPY FROM DATABASE``),
-    which then replaces the old one. The caller holds the warehouse's writer slot (the
-    ``sluice_warehouse`` pool): nobody else writes the file meanwhile. Returns the bytes
-    the file shrank by.
-    """
-    import duckdb
-
-    fresh = path.with_name(f".{path.name}.compacting")
-    for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    before = path.stat().st_size
-    con = duckdb.connect(str(path))
-    try:
-        (database,) = con.execute("select current_database()").fetchone()
-        con.execute(f"attach '{fresh}' as sluice_compacted")
-        con.execute(f'copy from database "{database}" to sluice_compacted')
-        con.execute("detach sluice_compacted")
-    finally:
-        con.close()
-    os.replace(fresh, path)
-    path.with_name(path.name + ".wal").unlink(missing_ok=True)
-    return before - path.stat().st_size

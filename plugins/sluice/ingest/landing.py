@@ -40,11 +40,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sluice.batch import batch_start
+from sluice.core.batch import batch_start
+from sluice.core.sources import StreamConfig
 from sluice.ingest.schema import AIRBYTE_META_TYPE, EXTRACTED_AT_TYPE, StreamSchema
 from sluice.lake.files import batch_folder, bronze_table_path, remove_unreferenced_files
 from sluice.lake.storage import Lake
-from sluice.sources import StreamConfig
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class StreamCounts:
     read: int = 0
     landed: int = 0
     quarantined: int = 0
-    #: records of erased people, dropped (:mod:`sluice.erasure.suppression`)
+    #: records of erased people, dropped (:mod:`sluice.lake.suppression`)
     suppressed: int = 0
 
 
@@ -324,8 +324,8 @@ class _StreamWriter:
         columns["_sluice_unmapped"] = pa.array([buffer.extra[i] for i in keep], pa.string())
         landed = pa.Table.from_pydict(columns, schema=self.landed_schema)
         if self.suppressed and self.stream.identifiers:
-            from sluice import config
-            from sluice.erasure.index import rows_of_hashes
+            from sluice.core import config
+            from sluice.lake.index import rows_of_hashes
 
             erased = rows_of_hashes(landed, self.stream, self.suppressed, config.erasure_salt())
             self.counts.suppressed += pc.sum(erased).as_py() or 0
@@ -388,7 +388,7 @@ class BatchLanding:
 
     :param lake: the lake (``bronze/``, ``landing/``, ``quarantine/``, ``state/``)
     :param source: source name, the first path level under ``landing/`` and ``bronze/``
-    :param batch: batch id of the data interval (see :mod:`sluice.batch`)
+    :param batch: batch id of the data interval (see :mod:`sluice.core.batch`)
     :param streams: stream name -> (declared stream, Arrow schema from the catalog)
     :param buffer_rows: records converted to Arrow at a time (bounds memory)
     :param rows_per_file: rows per Parquet part before a new part starts
@@ -415,7 +415,7 @@ class BatchLanding:
         self.writers: dict[str, _StreamWriter] = {}
         self._remove_leftovers(streams)
         self._background = _BackgroundWriter()
-        from sluice.erasure.suppression import suppressed_hashes
+        from sluice.lake.suppression import suppressed_hashes
 
         suppressed = suppressed_hashes(lake)
         for name, (stream, schema) in streams.items():

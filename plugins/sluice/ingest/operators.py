@@ -1,4 +1,4 @@
-"""Airflow operators for ingestion."""
+"""Airflow operators for ingestion: the local driver's sync, and the bronze commit of every landing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook, BaseOperator
 
-from sluice.batch import BATCH_ID_TEMPLATE
+from sluice.core.batch import BATCH_ID_TEMPLATE
+from sluice.core.stream_operator import StreamBatchOperator
 
 
 class LocalAirbyteSyncOperator(BaseOperator):
@@ -30,8 +31,8 @@ class LocalAirbyteSyncOperator(BaseOperator):
         self.batch = batch
 
     def execute(self, context: Any) -> dict[str, dict[str, int]]:
-        from sluice.ingest.sync import sync_batch
-        from sluice.sources import load_source
+        from sluice.core.sources import load_source
+        from sluice.ingest.local.sync import sync_batch
 
         source = load_source(self.source)
         secret_config = None
@@ -52,3 +53,30 @@ class LocalAirbyteSyncOperator(BaseOperator):
             stream: {key: manifest[key] for key in ("read", "landed", "quarantined")}
             for stream, manifest in manifests.items()
         }
+
+
+class BronzeCommitOperator(StreamBatchOperator):
+    """Commit one landed batch of a stream to its bronze Delta table ``bronze/<source>/<stream>``
+    (then its index entries and the drop of erased people: :mod:`sluice.ingest.commit`)."""
+
+    ui_color = "#f5e1c9"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from sluice.core.sources import load_source
+        from sluice.ingest.commit import commit_batch
+
+        stream = load_source(self.source).stream(self.stream)
+        result = commit_batch(self.source, stream, self.batch)
+        self.log.info(
+            "bronze/%s/%s batch %s: %d rows in %d registered file(s) of %d bytes, table version %d;"
+            " %d replaced file(s) vacuumed",
+            self.source,
+            self.stream,
+            self.batch,
+            result["rows"],
+            result["files"],
+            result["bytes"],
+            result["version"],
+            result["vacuumed"],
+        )
+        return result

@@ -7,9 +7,9 @@ replaces the batch (the files it replaces become tombstones, deleted by vacuum o
 ``SLUICE_BRONZE_RETENTION_HOURS`` have passed). Nothing is read or written again but
 the files' Parquet footers, for the add actions' statistics.
 
-:func:`commit_files` is the one way files enter a bronze table: any driver (the local
-connector runner, a destination writing to object storage, file or database readers)
-hands it the files it landed and the rows it counted. The record key and data-subject
+:func:`register_files` is the one way files enter a bronze table; the ingestion pipeline
+(:mod:`sluice.ingest.commit`) calls it with the files any driver landed and the rows it
+counted. The record key and data-subject
 key are declared in the table's configuration, where erasure and readers find them.
 """
 
@@ -28,20 +28,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sluice.batch import batch_start
-from sluice.ingest.landing import read_manifest
+from sluice.core.batch import batch_start
+from sluice.core.sources import StreamConfig
+from sluice.lake.commit import commit_with_retry
 from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table_path
-from sluice.lake.storage import Lake, open_lake
-from sluice.sources import StreamConfig
+from sluice.lake.storage import Lake
 
-__all__ = ["BATCH_COLUMN", "BronzeCommitError", "bronze_table_path", "commit_batch", "commit_files"]
+__all__ = ["BATCH_COLUMN", "BronzeCommitError", "bronze_table_path", "register_files"]
 
 #: Keeps rewrites (erasure) from collapsing a table into a few huge files.
 TARGET_FILE_SIZE = 128 * 1024 * 1024
 #: Delta's own default for keeping removed files readable by older versions.
 DEFAULT_RETENTION_HOURS = 168
-#: Commits of one batch tried in turn when concurrent writers of the table come first.
-COMMIT_ATTEMPTS = 5
 
 log = logging.getLogger(__name__)
 
@@ -258,15 +256,7 @@ def _vacuum(lake: Lake, table: Any, table_path: str) -> int:
     return sum(1 for path in present if not lake.exists(path))
 
 
-def lost_race(error: Exception) -> bool:
-    """Whether a failed Delta commit lost to another writer (who created the table or
-    committed first): worth preparing again from the table as it now is."""
-    from deltalake.exceptions import CommitFailedError
-
-    return isinstance(error, CommitFailedError) or "already exists" in str(error)
-
-
-def commit_files(
+def register_files(
     lake: Lake,
     source: str,
     stream: StreamConfig,
@@ -280,13 +270,11 @@ def commit_files(
         folder: in the batch's partition folder (see :func:`sluice.lake.files.batch_folder`)
         or a folder of the driver's not starting with ``_``; without the partition column
     :param landed_rows: rows the driver landed; the commit fails if the files hold others
-    :returns: rows, table version, files, bytes registered, files vacuumed, the erasure
-        index's entries written for the batch, and records of erased people dropped (a
-        driver that does not drop them at landing)
+    :returns: rows, table version, files and bytes registered, files vacuumed, and the
+        registered files' paths relative to the table
     :raises BronzeCommitError: a file outside the table's folder, missing or not Parquet, a row count
         that does not match, or a column whose type conflicts with the table's
     """
-    from deltalake.exceptions import DeltaError
     from deltalake.transaction import AddAction
 
     batch_start(batch)  # the partition value and folder embed it: accept only a well-formed id
@@ -311,37 +299,19 @@ def commit_files(
         )
         for f in landed
     ]
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        try:
-            table = _commit(lake, table_path, table_name, stream, batch, schema, actions)
-            break
-        except DeltaError as exc:
-            # start again from the table as it is now (a commit of another partition merges by itself)
-            if not lost_race(exc) or attempt == COMMIT_ATTEMPTS:
-                raise
-            log.info("%s: a concurrent commit came first (%s); committing again", table_name, exc)
+    # a commit of another partition merges by itself; a lost race starts from the table as it is now
+    table = commit_with_retry(
+        lambda _: _commit(lake, table_path, table_name, stream, batch, schema, actions), table_name
+    )
     version = table.version()
     vacuumed = _vacuum(lake, table, table_path)
-    indexed = suppressed = 0
-    if stream.identifiers:  # the erasure index follows the commit (and is checked before use)
-        from sluice import config
-        from sluice.erasure.index import index_batch
-        from sluice.erasure.lake import drop_suppressed
-
-        salt = config.erasure_salt()
-        indexed = index_batch(lake, source, stream, batch, [f.path for f in landed], salt)
-        dropped = drop_suppressed(lake, source, stream, batch, salt)
-        if dropped.rows_removed:
-            log.info("%s batch %s: %d record(s) of erased people dropped", table_name, batch, dropped.rows_removed)
-            suppressed, version = dropped.rows_removed, dropped.version
     return {
         "rows": rows,
         "version": version,
         "files": len(landed),
         "bytes": sum(f.size for f in landed),
         "vacuumed": vacuumed,
-        "indexed": indexed,
-        "suppressed": suppressed,
+        "paths": [f.path for f in landed],
     }
 
 
@@ -391,12 +361,3 @@ def _commit(
         table.alter.set_table_properties(changed, raise_if_not_exists=False)
         table.update_incremental()
     return table
-
-
-def commit_batch(source: str, stream: StreamConfig, batch: str, lake: Lake | None = None) -> dict[str, Any]:
-    """Commit the files of the batch's landing manifest (see :func:`commit_files`)."""
-    batch_start(batch)
-    lake = lake or open_lake()
-    manifest = read_manifest(lake, source, stream.name, batch)
-    files = [lake.path(name) for name in manifest["files"]]
-    return commit_files(lake, source, stream, batch, files, landed_rows=manifest["landed"])

@@ -224,7 +224,7 @@ def open_lake(root: str | None = None, aws_conn_id: str | None = None) -> Lake:
     ``aws_conn_id`` (default ``SLUICE_AWS_CONN_ID``, else ``aws_default``) when Airflow has
     it, else from the standard AWS environment variables and profiles.
     """
-    from sluice import config
+    from sluice.core import config
 
     root = root or config.lake_root()
     parsed = urlparse(root)

@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sluice import config
-from sluice.batch import BATCH_END_TEMPLATE, BATCH_ID_TEMPLATE
+from sluice.core import config
+from sluice.core.batch import BATCH_END_TEMPLATE, BATCH_ID_TEMPLATE
 
 PROFILE_NAME = "sluice"
 EXECUTION_MODES = ("watcher", "local")
@@ -44,7 +44,7 @@ def dbt_execution() -> str:
 def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, **kwargs: Any):
     """A ``DbtTaskGroup`` running every model of the project, tests after each.
 
-    :param freshness_task_id: a :class:`~sluice.watch.operators.FreshnessCheckOperator`
+    :param freshness_task_id: a :class:`~sluice.checks.operators.FreshnessCheckOperator`
         upstream of the group: what its plan names as built from stale tables is left out
         of the build and its tasks are skipped, saying which table is late
     """
@@ -105,7 +105,7 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
     if watcher:
         _run_models_after_the_build(group, freshness_task_id)
     if freshness_task_id:
-        from sluice.watch.operators import skip_when_stale
+        from sluice.checks.operators import skip_when_stale
 
         for task in group:
             node = (getattr(task, "extra_context", None) or {}).get("dbt_node_config") or {}
@@ -116,17 +116,12 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
 
 def profile_config() -> Any:
     """dbt's profile for ``SLUICE_WAREHOUSE``: the project's DuckDB one, or Snowflake's from
-    the Airflow connection (``sluice.transform.snowflake_profile``)."""
+    the Airflow connection (:meth:`sluice.warehouse.target.Warehouse.dbt_profile`)."""
     from cosmos import ProfileConfig
 
-    if config.warehouse() == "snowflake":
-        from sluice.transform.snowflake_profile import snowflake_profile_mapping
+    from sluice.warehouse.target import current
 
-        mapping = snowflake_profile_mapping(config.snowflake_conn_id())
-        return ProfileConfig(profile_name=PROFILE_NAME, target_name="snowflake", profile_mapping=mapping)
-    return ProfileConfig(
-        profile_name=PROFILE_NAME, target_name="duckdb", profiles_yml_filepath=config.dbt_project_dir() / "profiles.yml"
-    )
+    return ProfileConfig(profile_name=PROFILE_NAME, **current().dbt_profile())
 
 
 def _run_models_after_the_build(group: Any, freshness_task_id: str | None = None) -> None:

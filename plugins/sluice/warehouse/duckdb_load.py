@@ -8,10 +8,11 @@ appear in the lake later are added to the table first.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from sluice import config
+from sluice.core import config
 from sluice.lake.files import BATCH_COLUMN, bronze_table
 from sluice.lake.storage import Lake, open_lake
 from sluice.warehouse.tables import warehouse_table
@@ -71,3 +72,30 @@ def load_batch(
     finally:
         con.close()
     return {"table": f"{schema}.{warehouse_table(source, stream)}", "rows": rows}
+
+
+def compact_duckdb(path: Path) -> int:
+    """Rewrite the DuckDB file so that no deleted row survives in its free blocks.
+
+    The database is copied table by table into a new file (``COPY FROM DATABASE``),
+    which then replaces the old one. The caller holds the warehouse's writer slot (the
+    ``sluice_warehouse`` pool): nobody else writes the file meanwhile. Returns the bytes
+    the file shrank by.
+    """
+    import duckdb
+
+    fresh = path.with_name(f".{path.name}.compacting")
+    for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    before = path.stat().st_size
+    con = duckdb.connect(str(path))
+    try:
+        (database,) = con.execute("select current_database()").fetchone()
+        con.execute(f"attach '{fresh}' as sluice_compacted")
+        con.execute(f'copy from database "{database}" to sluice_compacted')
+        con.execute("detach sluice_compacted")
+    finally:
+        con.close()
+    os.replace(fresh, path)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    return before - path.stat().st_size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.stream_operator import StreamBatchOperator
+from sluice.core.stream_operator import StreamBatchOperator
 
 
 class WarehouseLoadOperator(StreamBatchOperator):
@@ -18,20 +18,8 @@ class WarehouseLoadOperator(StreamBatchOperator):
     ui_color = "#d5f5c9"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sluice import config
+        from sluice.warehouse.target import current
 
-        if config.warehouse() == "snowflake":
-            from sluice.warehouse.snowflake_hook import snowflake_connection
-            from sluice.warehouse.snowflake_load import load_batch as load_into_snowflake
-
-            connection = snowflake_connection()
-            try:
-                result = load_into_snowflake(self.source, self.stream, self.batch, connection)
-            finally:
-                connection.close()
-        else:
-            from sluice.warehouse.duckdb_load import load_batch
-
-            result = load_batch(self.source, self.stream, self.batch)
+        result = current().load_batch(self.source, self.stream, self.batch)
         self.log.info("%s batch %s: %d rows", result["table"], self.batch, result["rows"])
         return result

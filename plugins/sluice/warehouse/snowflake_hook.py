@@ -19,7 +19,7 @@ def snowflake_connection() -> Any:
     """
     from snowflake.connector.errors import DatabaseError
 
-    from sluice import config
+    from sluice.core import config
 
     conn_id = config.snowflake_conn_id()
     hook = SluiceSnowflakeHook(snowflake_conn_id=conn_id)

@@ -1,0 +1,254 @@
+"""Airflow operators of the checks; the work is in plain-Python modules beside them.
+
+- :class:`BatchMetricsOperator`: a source's batch, after its loads and before its publish
+  (:mod:`sluice.checks.metrics`)
+- :class:`FreshnessCheckOperator`: the bronze tables against their dbt freshness SLA, before
+  the transform's build (:mod:`sluice.checks.freshness`)
+- :class:`AccuracyCheckOperator`: totals across layers and the built models' freshness,
+  after the build (:mod:`sluice.checks.accuracy`)
+
+Each records its figures (lake ``ops/check_results``, warehouse ``ops.batch_metrics``,
+Airflow's metrics) and alerts once per (table, check) through :mod:`sluice.checks.report`.
+They write the warehouse: on DuckDB, give them the warehouse pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager, nullcontext
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, BaseOperator
+
+from sluice.core.batch import BATCH_ID_TEMPLATE
+
+
+class BreachFailure(AirflowFailException):
+    """A check found an error that stops what follows; its alert was sent by the check,
+    so the task-failure alert is not sent again (``alerted``), and it is not retried:
+    measuring again finds the same."""
+
+    alerted = True
+
+
+def _dag_id(context: Mapping[str, Any]) -> str:
+    ti = context.get("ti") or context.get("task_instance")
+    return getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "")
+
+
+def _scheduled(context: Mapping[str, Any]) -> bool:
+    """Whether the run is the scheduler's own (not a backfill, nor a manual rerun of a past interval)."""
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(run_type, "value", run_type)) == "scheduled"
+
+
+class _CheckOperator(BaseOperator):
+    """Common parameters of the check operators.
+
+    :param batch: the batch checked (templated; the run's interval start)
+    """
+
+    template_fields: Sequence[str] = ("batch",)
+    ui_color = "#f0e6fa"
+
+    def __init__(self, *, batch: str = BATCH_ID_TEMPLATE, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    @contextmanager
+    def _stores(self) -> Iterator[tuple[Any, Any]]:
+        """The lake and a warehouse connection, closed afterwards: where results are recorded."""
+        from sluice.lake.storage import open_lake
+        from sluice.warehouse.target import warehouse_connection
+
+        lake = open_lake()
+        connection = warehouse_connection()
+        try:
+            yield lake, connection
+        finally:
+            connection.close()
+
+    def _report(self, results: list, context: Mapping[str, Any], lake: Any, connection: Any, **kwargs: Any) -> Any:
+        from sluice.checks.report import report
+
+        outcome = report(results, lake=lake, connection=connection, context=context, **kwargs)
+        for result in outcome.results:
+            self.log.info(
+                "%-5s %s %s %s = %g: %s",
+                result.status,
+                result.table_name,
+                result.check,
+                result.metric,
+                result.value,
+                result.detail,
+            )
+        return outcome
+
+
+class BatchMetricsOperator(_CheckOperator):
+    """Measure a source's batch: completeness, uniqueness, validity, timeliness,
+    consistency between lake and warehouse, volume; each against its stream's thresholds
+    (``checks`` in ``include/sources/<source>.yml``).
+
+    A breach alerts; an error of a blocking threshold fails the task, so the source's
+    publish (and the transform waiting on it) does not happen for this batch.
+
+    :param source: the source declaration (``include/sources/<source>.yml``)
+    :param streams: the streams measured (default: all)
+    """
+
+    template_fields: Sequence[str] = ("source", "batch")
+
+    def __init__(self, *, source: str, streams: Sequence[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.streams = list(streams) if streams is not None else None
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from sluice.checks.metrics import measure_batch
+        from sluice.core.sources import load_source
+
+        source = load_source(self.source)
+        with self._stores() as (lake, connection):
+            results = measure_batch(
+                lake,
+                source,
+                self.batch,
+                connection=connection,
+                interval_end=context.get("data_interval_end"),
+                compare_timeliness=_scheduled(context),
+                dag_id=_dag_id(context),
+                streams=self.streams,
+            )
+            outcome = self._report(results, context, lake, connection)
+        if outcome.blocking:
+            raise BreachFailure(
+                f"blocking threshold breached, so {source.asset_name} is not published for batch {self.batch}: "
+                + outcome.blocking_summary()
+            )
+        return {"figures": len(outcome.results), "alerted": outcome.alerted, "errors": len(outcome.errors)}
+
+
+class FreshnessCheckOperator(_CheckOperator):
+    """Check every bronze table with a dbt freshness SLA, in the warehouse and the lake.
+
+    Past ``warn_after``: an alert. Past ``error_after``: an alert, and the table is stale.
+    Returns (XCom) the plan for stale inputs (:func:`sluice.checks.freshness.plan`): the
+    transform's build leaves out what is built from stale tables and their tasks are
+    skipped, saying which table is late by how much.
+
+    :param sources: the dbt sources checked (default: every one with an SLA)
+    :param fail_on_error: fail the task when a table is stale; the transform DAG sets it
+        False, since it skips the stale tables' models and builds the rest
+    :param conn_id: an Airflow connection whose common-sql hook reaches the tables measured
+        (PostgreSQL, Snowflake, ...); default: the platform's warehouse. The results are
+        recorded in the platform's warehouse and lake either way.
+    """
+
+    def __init__(
+        self,
+        *,
+        sources: Sequence[str] | None = None,
+        fail_on_error: bool = True,
+        conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sources = list(sources) if sources is not None else None
+        self.fail_on_error = fail_on_error
+        self.conn_id = conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from sluice.checks.freshness import check_freshness, incident_table, plan
+        from sluice.core.sources import load_source, source_names
+        from sluice.erasure.registry import load_manifest
+        from sluice.warehouse.tables import sql_connection
+
+        manifest = load_manifest()
+        sources = [load_source(name) for name in source_names()]
+        with self._stores() as (lake, connection):
+            measuring = closing(sql_connection(self.conn_id)) if self.conn_id else nullcontext(connection)
+            with measuring as measured:
+                slas, results = check_freshness(
+                    manifest,
+                    sources,
+                    lake=lake,
+                    connection=measured,
+                    dag_id=_dag_id(context),
+                    batch=self.batch,
+                    only=self.sources,
+                )
+            self._report(results, context, lake, connection, incident_table=incident_table(slas))
+        verdict = plan(manifest, slas, results)
+        for why in verdict["stale"].values():
+            self.log.warning("%s", why)
+        if verdict["skipped"]:
+            self.log.warning(
+                "Left out of the build (%s): %s",
+                " ".join(verdict["exclude"]),
+                ", ".join(sorted(uid.rsplit(".", 1)[-1] for uid in verdict["skipped"])),
+            )
+        if self.fail_on_error and verdict["stale"]:
+            raise BreachFailure("; ".join(verdict["stale"].values()))
+        return verdict
+
+
+class AccuracyCheckOperator(_CheckOperator):
+    """After the build: totals declared in dbt models' ``meta.accuracy`` against the layer
+    they must agree with, and the freshness of every built model that carries a load time.
+
+    A disagreement past its tolerance alerts; a blocking one fails the task.
+
+    :param freshness_task_id: the task whose plan names the models not built (their rules
+        are not compared)
+    """
+
+    def __init__(self, *, freshness_task_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.freshness_task_id = freshness_task_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from sluice.checks.accuracy import accuracy_rules, check_accuracy
+        from sluice.checks.freshness import model_freshness
+        from sluice.erasure.registry import load_manifest
+
+        manifest = load_manifest()
+        rules = accuracy_rules(manifest)
+        verdict = context["ti"].xcom_pull(task_ids=self.freshness_task_id) if self.freshness_task_id else None
+        skipped = list((verdict or {}).get("skipped") or {})
+        with self._stores() as (lake, connection):
+            common = {"dag_id": _dag_id(context), "batch": self.batch}
+            results = check_accuracy(rules, connection, skipped_models=skipped, **common)
+            results += model_freshness(manifest, connection, **common)
+            outcome = self._report(results, context, lake, connection)
+        if outcome.blocking:
+            raise BreachFailure("totals disagree across layers: " + outcome.blocking_summary())
+        return {"figures": len(outcome.results), "alerted": outcome.alerted, "errors": len(outcome.errors)}
+
+
+class SkipWhenStale:
+    """For a dbt model's task: skip it, saying why, when the freshness task's plan names
+    its model (built from a stale table)."""
+
+    freshness_task_id = "freshness"
+
+    def execute(self, context: Any, *args: Any, **kwargs: Any) -> Any:
+        node = (getattr(self, "extra_context", None) or {}).get("dbt_node_config") or {}
+        verdict = context["ti"].xcom_pull(task_ids=self.freshness_task_id)
+        reason = ((verdict or {}).get("skipped") or {}).get(node.get("unique_id"))
+        if reason:
+            raise AirflowSkipException(reason)
+        return super().execute(context, *args, **kwargs)  # type: ignore[misc]
+
+
+_SKIPPING_CLASSES: dict[tuple[type, str], type] = {}
+
+
+def skip_when_stale(task: Any, freshness_task_id: str) -> None:
+    """Give a Cosmos model task the :class:`SkipWhenStale` behaviour, reading the plan of
+    ``freshness_task_id`` (its class keeps its name)."""
+    key = (type(task), freshness_task_id)
+    if key not in _SKIPPING_CLASSES:
+        attributes = {"__module__": key[0].__module__, "freshness_task_id": freshness_task_id}
+        _SKIPPING_CLASSES[key] = type(key[0].__name__, (SkipWhenStale, key[0]), attributes)
+    task.__class__ = _SKIPPING_CLASSES[key]
