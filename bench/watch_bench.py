@@ -24,9 +24,9 @@ def bench_watch(count: int = 100_000) -> dict[str, Any]:
     from sluice.checks.freshness import check_freshness, incident_table
     from sluice.checks.metrics import measure_batch
     from sluice.checks.report import report
-    from sluice.checks.stats import airflow_stats
+    from sluice.core.compat import metrics
+    from sluice.core.dbt_manifest import load_manifest
     from sluice.core.sources import load_source, source_names
-    from sluice.erasure.registry import load_manifest
     from sluice.ingest.commit import commit_batch
     from sluice.ingest.local.sync import sync_batch
     from sluice.lake.storage import open_lake
@@ -46,7 +46,7 @@ def bench_watch(count: int = 100_000) -> dict[str, Any]:
         batch_seconds = time.perf_counter() - start
 
         manifest = load_manifest()
-        airflow_stats()  # a task has Airflow loaded: its import is not the checks' cost
+        metrics()  # a task has Airflow loaded: its import is not the checks' cost
         start = time.perf_counter()
         con = connect(warehouse)
         figures = 0

@@ -8,12 +8,10 @@ Every task also gets the callbacks that alert on Slack (:mod:`sluice.alerting.ca
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import airflow
 from airflow.providers.common.compat.sdk import DAG, Asset, TaskGroup
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -21,10 +19,10 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from sluice.alerting.callbacks import on_batch_late, on_dag_success, on_sla_miss, on_task_failure, on_task_success
 from sluice.alerting.settings import deadlines_watched, late_after
 from sluice.core import config
+from sluice.core.compat import AIRFLOW_2
 from sluice.core.dag_ids import ERASURE_DAG_ID, TRANSFORM_DAG_ID, ingestion_dag_id
 from sluice.core.sources import SourceConfig, load_source
 
-AIRFLOW_2 = airflow.__version__.startswith("2.")
 #: The platform's batch: every 6 hours, on UTC boundaries.
 BATCH_CRON = "0 */6 * * *"
 #: The first interval any platform DAG knows about (backfills start here at the earliest).
@@ -36,7 +34,7 @@ MAX_ACTIVE_RUNS = 1
 DEFAULT_ARGS: dict[str, Any] = {
     "retries": MIN_RETRIES,
     # first retry after a minute (SLUICE_RETRY_DELAY_SECONDS), then exponentially later
-    "retry_delay": timedelta(seconds=float(os.environ.get("SLUICE_RETRY_DELAY_SECONDS", "60"))),
+    "retry_delay": timedelta(seconds=config.retry_delay_seconds()),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
     # one Slack alert per incident once the retries are spent, one "resolved" when it passes

@@ -106,7 +106,8 @@ def test_every_model_holds_the_same_rows_on_both(builds):
 
 def test_on_snowflake_an_erasure_leaves_no_row_of_the_person_in_any_layer(builds):
     """Last in this module: it deletes from the Snowflake build."""
-    from sluice.erasure.registry import load_manifest, personal_tables
+    from sluice.core.dbt_manifest import load_manifest
+    from sluice.erasure.registry import personal_tables
     from sluice.erasure.warehouse import erase_from_warehouse, residue
 
     tables = personal_tables(load_manifest(builds["work"] / "snowflake" / "target" / "manifest.json"))

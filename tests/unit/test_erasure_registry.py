@@ -12,7 +12,7 @@ from sluice.erasure.registry import RegistryError, model_tables, personal_tables
 
 @pytest.fixture(scope="module")
 def manifest():
-    from sluice.erasure.registry import load_manifest
+    from sluice.core.dbt_manifest import load_manifest
 
     return load_manifest()
 

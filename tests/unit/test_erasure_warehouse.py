@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.erasure.registry import load_manifest, personal_tables
+from sluice.core.dbt_manifest import load_manifest
+from sluice.erasure.registry import personal_tables
 from sluice.erasure.warehouse import erase_from_warehouse
 from sluice.warehouse.duckdb_load import compact_duckdb
 

@@ -16,9 +16,9 @@ from watch_batch import FAKER_BATCH, StatsdReceiver, copy_faker_batch, run_dag
 from environment import VENV_BIN
 from sluice.checks.freshness import check_freshness, last_data_commit, model_freshness, plan, source_slas
 from sluice.checks.report import report
+from sluice.core.dbt_manifest import load_manifest
 from sluice.core.sources import load_source
 from sluice.core.thresholds import CheckConfigError
-from sluice.erasure.registry import load_manifest
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 #: hours since the newest row of each faker table: fresh, past warn_after (6 h), past error_after (12 h)

@@ -345,7 +345,7 @@ def warehouse(request, tmp_path):
 
 
 def test_accuracy_compares_totals_across_layers(warehouse):
-    from sluice.erasure.registry import load_manifest
+    from sluice.core.dbt_manifest import load_manifest
 
     rules = accuracy_rules(load_manifest())
     assert {rule.name for rule in rules} == {"gross_revenue", "purchases"}

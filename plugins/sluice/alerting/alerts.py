@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from sluice.alerting.incidents import Incident, IncidentStore
 from sluice.alerting.messages import (
@@ -36,6 +35,7 @@ from sluice.alerting.messages import (
     utc_text,
 )
 from sluice.alerting.routing import Route, route_for
+from sluice.core.compat import run_path, ui_base_url
 from sluice.lake.storage import Lake, open_lake
 
 if TYPE_CHECKING:
@@ -232,29 +232,6 @@ def run_url(dag_id: str, run_id: str) -> str | None:
     """The run's page in the Airflow UI (None when Airflow's configuration is unavailable)."""
     base = ui_base_url()
     return None if base is None else base + run_path(dag_id, run_id)
-
-
-def ui_base_url() -> str | None:
-    """The Airflow UI's base URL, without a trailing slash (None when Airflow's configuration is unavailable)."""
-    try:
-        import airflow
-        from airflow.configuration import conf
-    except ImportError:
-        return None
-    if airflow.__version__.startswith("2."):
-        base = conf.get("webserver", "base_url", fallback="http://localhost:8080")
-    else:
-        base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
-    return base.rstrip("/")
-
-
-def run_path(dag_id: str, run_id: str) -> str:
-    """The run's page in the Airflow UI, below the UI's base URL."""
-    import airflow
-
-    if airflow.__version__.startswith("2."):
-        return f"/dags/{quote(dag_id)}/grid?dag_run_id={quote(run_id, safe='')}"
-    return f"/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
 
 
 def deliver(message: Message, route: Route) -> Delivery:

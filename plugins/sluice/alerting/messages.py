@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from sluice.core.times import as_utc
 
 #: Longest "what broke" kept; Slack truncates a section at 3,000 characters.
 MAX_WHAT = 600
@@ -68,7 +70,7 @@ def event_from_context(context: Mapping[str, Any], **fields: Any) -> Event:
     }
     values.update(fields)
     for bound in ("interval_start", "interval_end"):  # Airflow hands pendulum datetimes
-        values[bound] = _utc(values[bound])
+        values[bound] = as_utc(values[bound])
     values.setdefault("title", "Alert")
     values["what"] = shorten(values.get("what", ""))
     return Event(**values)
@@ -154,17 +156,7 @@ def _interval(event: Event) -> str:
 
 
 def utc_text(moment: datetime) -> str:
-    return _utc(moment).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _utc(moment: Any) -> datetime | None:
-    """A datetime in UTC (Airflow hands pendulum datetimes; naive ones are UTC)."""
-    if moment is None:
-        return None
-    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(moment.timestamp(), UTC)
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _int(value: Any) -> int:

@@ -20,7 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sluice.alerting import settings
+from sluice.core import config
+from sluice.core.dbt_manifest import models as manifest_models
+from sluice.core.dbt_manifest import node_meta
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,8 @@ def route_for(*, source: str | None = None, model: str | None = None, dag: Any =
     except Exception:  # a broken declaration must not cost the alert: use the defaults
         log.exception("could not read the alert route of source=%s model=%s", source, model)
     return Route(
-        channel=_text(meta.get("channel")) or settings.default_channel(),
-        owner=_text(meta.get("owner")) or settings.default_owner(),
+        channel=_text(meta.get("channel")) or config.slack_channel(),
+        owner=_text(meta.get("owner")) or config.slack_owner(),
     )
 
 
@@ -90,8 +92,6 @@ def _model_of_task(task_id: str) -> str | None:
 
 
 def _manifest_path() -> Path:
-    from sluice.core import config
-
     return config.dbt_manifest_path()
 
 
@@ -103,11 +103,7 @@ def _manifest(path: str) -> dict[str, dict[str, Mapping[str, Any]]]:
             manifest = json.load(file)
     except FileNotFoundError:
         return {"models": {}, "sources": {}}
-    models = {
-        node["name"]: {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
-        for node in manifest.get("nodes", {}).values()
-        if node.get("resource_type") == "model"
-    }
+    models = {node["name"]: node_meta(node) for node in manifest_models(manifest).values()}
     sources: dict[str, Mapping[str, Any]] = {}
     for node in manifest.get("sources", {}).values():
         meta = {**(node.get("source_meta") or {}), **(node.get("meta") or {})}

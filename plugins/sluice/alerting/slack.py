@@ -32,6 +32,7 @@ from sluice.alerting import settings
 from sluice.alerting.incidents import FAILED, LOGGED, SENT
 from sluice.alerting.messages import Message
 from sluice.alerting.routing import Route
+from sluice.core import config
 
 log = logging.getLogger(__name__)
 #: What a call may take beyond the HTTP timeout (building the client, reading the connection).
@@ -52,7 +53,7 @@ class Delivery:
 
 def deliver(message: Message, route: Route, *, conn_id: str | None = None, timeout: float | None = None) -> Delivery:
     """Send ``message`` to ``route`` through the Slack connection ``conn_id``."""
-    conn_id = conn_id or settings.slack_conn_id()
+    conn_id = conn_id or config.slack_conn_id()
     timeout = timeout or settings.timeout_seconds()
     try:
         connection = _connection(conn_id)

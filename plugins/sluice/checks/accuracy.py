@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice.checks.results import CheckResult, CheckRun
+from sluice.core.dbt_manifest import models as manifest_models
+from sluice.core.dbt_manifest import node_meta
 from sluice.core.thresholds import CheckConfigError, Threshold
 
 META_KEY = "accuracy"
@@ -68,15 +70,11 @@ def accuracy_rules(manifest: Mapping[str, Any]) -> list[AccuracyRule]:
     :raises CheckConfigError: a rule missing a key, with an unknown one, a tolerance that is
         no number, or naming a model the project does not have
     """
-    models = {
-        unique_id: node
-        for unique_id, node in (manifest.get("nodes") or {}).items()
-        if node.get("resource_type") == "model"
-    }
+    models = manifest_models(manifest)
     by_name = {node["name"]: unique_id for unique_id, node in models.items()}
     rules = []
     for unique_id, node in sorted(models.items()):
-        meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
+        meta = node_meta(node)
         declared = meta.get(META_KEY)
         if declared is None:
             continue

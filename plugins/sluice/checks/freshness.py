@@ -27,6 +27,7 @@ from typing import Any
 from sluice.checks.report import worst
 from sluice.checks.results import ERROR, PASS, WARN, CheckResult, CheckRun
 from sluice.core.thresholds import CheckConfigError, describe_duration, parse_duration
+from sluice.core.times import as_utc
 from sluice.lake.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -163,16 +164,6 @@ def source_slas(manifest: Mapping[str, Any], sources: Iterable[Any] = ()) -> lis
     return slas
 
 
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a timestamp, got {value!r}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def existing_tables(connection: Any, schemas: Iterable[str]) -> set[str]:
     """``schema.table`` (lower case) of the tables and views in ``schemas``."""
     wanted = sorted({schema.lower() for schema in schemas})
@@ -207,7 +198,7 @@ def warehouse_loaded_at(connection: Any, slas: Sequence[SourceSla]) -> dict[str,
                 continue
             where = f" WHERE {sla.filter}" if sla.filter else ""
             cursor.execute(f"SELECT max({sla.loaded_at_field}) FROM {sla.relation}{where}")
-            newest = _utc(cursor.fetchone()[0])
+            newest = as_utc(cursor.fetchone()[0])
             measured[sla.unique_id] = newest if newest else f"{sla.relation} holds no rows"
     finally:
         cursor.close()
@@ -378,7 +369,7 @@ def model_freshness(
             if relation not in models or any(r.table_name == relation for r in run.results):
                 continue
             cursor.execute(f"SELECT max({column}) FROM {relation}")
-            newest = _utc(cursor.fetchone()[0])
+            newest = as_utc(cursor.fetchone()[0])
             if newest is None:
                 continue
             lag = now - newest

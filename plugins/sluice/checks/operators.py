@@ -160,8 +160,8 @@ class FreshnessCheckOperator(_CheckOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from sluice.checks.freshness import check_freshness, incident_table, plan
+        from sluice.core.dbt_manifest import load_manifest
         from sluice.core.sources import load_source, source_names
-        from sluice.erasure.registry import load_manifest
         from sluice.warehouse.tables import sql_connection
 
         manifest = load_manifest()
@@ -210,7 +210,7 @@ class AccuracyCheckOperator(_CheckOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from sluice.checks.accuracy import accuracy_rules, check_accuracy
         from sluice.checks.freshness import model_freshness
-        from sluice.erasure.registry import load_manifest
+        from sluice.core.dbt_manifest import load_manifest
 
         manifest = load_manifest()
         rules = accuracy_rules(manifest)
@@ -226,29 +226,13 @@ class AccuracyCheckOperator(_CheckOperator):
         return {"figures": len(outcome.results), "alerted": outcome.alerted, "errors": len(outcome.errors)}
 
 
-class SkipWhenStale:
-    """For a dbt model's task: skip it, saying why, when the freshness task's plan names
-    its model (built from a stale table)."""
-
-    freshness_task_id = "freshness"
-
-    def execute(self, context: Any, *args: Any, **kwargs: Any) -> Any:
-        node = (getattr(self, "extra_context", None) or {}).get("dbt_node_config") or {}
-        verdict = context["ti"].xcom_pull(task_ids=self.freshness_task_id)
-        reason = ((verdict or {}).get("skipped") or {}).get(node.get("unique_id"))
-        if reason:
-            raise AirflowSkipException(reason)
-        return super().execute(context, *args, **kwargs)  # type: ignore[misc]
-
-
-_SKIPPING_CLASSES: dict[tuple[type, str], type] = {}
-
-
-def skip_when_stale(task: Any, freshness_task_id: str) -> None:
-    """Give a Cosmos model task the :class:`SkipWhenStale` behaviour, reading the plan of
-    ``freshness_task_id`` (its class keeps its name)."""
-    key = (type(task), freshness_task_id)
-    if key not in _SKIPPING_CLASSES:
-        attributes = {"__module__": key[0].__module__, "freshness_task_id": freshness_task_id}
-        _SKIPPING_CLASSES[key] = type(key[0].__name__, (SkipWhenStale, key[0]), attributes)
-    task.__class__ = _SKIPPING_CLASSES[key]
+def skip_if_built_from_stale(context: Any, freshness_task_id: str) -> None:
+    """A dbt task's ``pre_execute``: skip it, saying why, when the freshness task's plan names
+    its model (built from a stale table); any other task runs."""
+    node = (getattr(context["task"], "extra_context", None) or {}).get("dbt_node_config") or {}
+    if node.get("resource_type") not in ("model", "seed", "snapshot"):
+        return
+    verdict = context["ti"].xcom_pull(task_ids=freshness_task_id)
+    reason = ((verdict or {}).get("skipped") or {}).get(node.get("unique_id"))
+    if reason:
+        raise AirflowSkipException(reason)

@@ -26,9 +26,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from sluice.checks.results import PASS, CheckResult
+from sluice.core.compat import metrics
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def emit(results: Iterable[CheckResult]) -> int:
     """Send the figures of ``results`` through Airflow's metrics; how many were sent."""
     sent = 0
     try:
-        stats = airflow_stats()
+        stats = metrics()
         for kind, name, value in figures(results):
             if kind == "gauge":
                 stats.gauge(name, int(value) if float(value).is_integer() else value)
@@ -84,28 +84,3 @@ def emit(results: Iterable[CheckResult]) -> int:
     except Exception:
         log.exception("Check figures could not be sent to Airflow's metrics backend")
     return sent
-
-
-def airflow_stats() -> Any:
-    """Airflow's metrics interface: ``airflow.sdk.observability.stats`` (3.x) or ``Stats`` (2.11).
-
-    On 3.x the task runner sets the backend up from ``[metrics]``; a task run in-process
-    (``dag.test``) may not have, so it is set up here the way the task runner does.
-    """
-    try:
-        from airflow.sdk.observability import stats
-    except ImportError:
-        from airflow.stats import Stats  # Airflow 2.11
-
-        return Stats
-    from airflow.sdk._shared.observability.metrics import stats as backend
-
-    if getattr(backend, "_factory", True) is None:
-        from airflow.sdk.configuration import conf
-        from airflow.sdk.observability.metrics import stats_utils
-
-        stats.initialize(
-            factory=stats_utils.get_stats_factory(),
-            export_legacy_names=conf.getboolean("metrics", "legacy_names_on"),
-        )
-    return stats

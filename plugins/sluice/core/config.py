@@ -108,3 +108,130 @@ def erasure_salt() -> bytes:
         except FileExistsError:  # another process made it first
             pass
     return path.read_text().strip().encode()
+
+
+def _number(var: str, default: float, low: float, high: float, unit: str) -> float:
+    """``var`` as a number in [low, high], or ``default`` when unset; a clear error otherwise."""
+    text = os.environ.get(var)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ValueError(f"{var}={text!r}: expected a number of {unit} from {low:g} to {high:g}")
+    return value
+
+
+def _choice(var: str, choices: tuple[str, ...]) -> str:
+    """``var``, one of ``choices`` (the first when unset)."""
+    value = os.environ.get(var) or choices[0]
+    if value not in choices:
+        raise ValueError(f"{var}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+# -- ingestion and the lake
+
+
+def catalog_max_age_hours() -> float:
+    """How long a connector's discovered catalog is reused before it is asked again."""
+    return _number("SLUICE_CATALOG_MAX_AGE_HOURS", 24, 0, 24 * 365, "hours")
+
+
+def bronze_retention_hours() -> int:
+    """Hours a replaced bronze file stays on disk for readers of older versions (Delta's default 168)."""
+    return int(_number("SLUICE_BRONZE_RETENTION_HOURS", 168, 0, 24 * 365, "hours"))
+
+
+def retry_delay_seconds() -> float:
+    """First retry of a failed task after this many seconds, then exponentially later."""
+    return _number("SLUICE_RETRY_DELAY_SECONDS", 60, 0, 24 * 3600, "seconds")
+
+
+def aws_conn_id() -> str:
+    """Airflow connection of an S3 lake; without it, the standard AWS environment variables."""
+    return os.environ.get("SLUICE_AWS_CONN_ID") or "aws_default"
+
+
+def aws_environment() -> dict[str, str]:
+    """The standard AWS variables an S3 lake falls back to (credentials, region, endpoint)."""
+    env = os.environ
+    return {
+        "access_key": env.get("AWS_ACCESS_KEY_ID", ""),
+        "secret_key": env.get("AWS_SECRET_ACCESS_KEY", ""),
+        "session_token": env.get("AWS_SESSION_TOKEN", ""),
+        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "endpoint": env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL", ""),
+    }
+
+
+def s3_client() -> dict[str, str]:
+    """Attempts of a request that fails for the network or a 5xx, and its timeouts."""
+    env = os.environ
+    return {
+        "attempts": env.get("SLUICE_S3_MAX_ATTEMPTS", "5"),
+        "connect_timeout": env.get("SLUICE_S3_CONNECT_TIMEOUT_SECONDS", "10"),
+        "request_timeout": env.get("SLUICE_S3_REQUEST_TIMEOUT_SECONDS", "60"),
+    }
+
+
+# -- the warehouse and dbt
+
+
+def snowflake_stage() -> str:
+    """The Snowflake stage loads read the lake's files from (``include/snowflake/setup.sql``)."""
+    return os.environ.get("SLUICE_SNOWFLAKE_STAGE") or "SLUICE_LAKE"
+
+
+def snowflake_stage_type() -> str:
+    """``external`` (Snowflake reads the S3 bucket) or ``internal`` (files uploaded by PUT)."""
+    return _choice("SLUICE_SNOWFLAKE_STAGE_TYPE", ("external", "internal"))
+
+
+def snowflake_auth() -> str:
+    """How dbt logs in to Snowflake from the Airflow connection: ``password`` or ``key-pair``."""
+    return _choice("SLUICE_SNOWFLAKE_AUTH", ("password", "key-pair"))
+
+
+def dbt_execution() -> str:
+    """``watcher`` (one ``dbt build`` that per-model tasks watch) or ``local`` (a dbt call per model)."""
+    return _choice("SLUICE_DBT_EXECUTION", ("watcher", "local"))
+
+
+# -- erasure
+
+
+def erasure_retention_hours() -> int:
+    """Hours between an erasure and the purge of old versions (the legal deadline is a month)."""
+    return int(_number("SLUICE_ERASURE_RETENTION_HOURS", 0, 0, 24 * 30, "hours"))
+
+
+# -- alerts
+
+
+def slack_conn_id() -> str:
+    """Airflow connection of Slack: type ``slackwebhook`` (webhook URL) or ``slack`` (API token)."""
+    return os.environ.get("SLUICE_SLACK_CONN_ID") or "slack_alerts"
+
+
+def slack_channel() -> str | None:
+    """Channel of alerts whose source or model names none (``#data-alerts``)."""
+    return os.environ.get("SLUICE_SLACK_CHANNEL") or None
+
+
+def slack_owner() -> str | None:
+    """Who is mentioned when the source or model names no owner (``<@U024BE7LH>``,
+    ``<!subteam^S0123ABC>``, ``<!here>``)."""
+    return os.environ.get("SLUICE_SLACK_OWNER") or None
+
+
+def slack_timeout_seconds() -> float:
+    """Longest a Slack call may hold up a task (default 2)."""
+    return _number("SLUICE_SLACK_TIMEOUT_SECONDS", 2.0, 0.001, 60, "seconds")
+
+
+def batch_late_hours() -> float:
+    """How long after its interval ended a batch may still be running before it is late."""
+    return _number("SLUICE_BATCH_LATE_HOURS", 5.0, 0.001, 24 * 7, "hours")

@@ -17,12 +17,11 @@ A model built from personal data that declares neither is an error
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from sluice.core.dbt_manifest import load_manifest, node_meta
 from sluice.core.sources import SourceConfig, load_source, source_names
 from sluice.warehouse.tables import warehouse_table
 
@@ -80,12 +79,8 @@ def stream_tables(sources: Iterable[SourceConfig]) -> list[PersonalTable]:
     return tables
 
 
-def _meta(node: Mapping[str, Any]) -> dict[str, Any]:
-    return {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
-
-
 def _model_table(node: Mapping[str, Any]) -> PersonalTable | None:
-    meta = _meta(node)
+    meta = node_meta(node)
     where = f"dbt model {node['name']}"
     if meta.get("personal") is False or "subject_key" not in meta:
         return None
@@ -137,19 +132,10 @@ def undeclared_models(manifest: Mapping[str, Any], sources: Iterable[SourceConfi
             if any(parent in personal for parent in node.get("depends_on", {}).get("nodes", [])):
                 personal.add(key)
                 changed = True
-                meta = _meta(node)
+                meta = node_meta(node)
                 if "subject_key" not in meta and meta.get("personal") is not False:
                     undeclared.add(node["name"])
     return sorted(undeclared)
-
-
-def load_manifest(path: Path | None = None) -> dict[str, Any]:
-    from sluice.core import config
-
-    path = path or config.dbt_manifest_path()
-    if not path.is_file():
-        raise RegistryError(f"no dbt manifest at {path}: run `make dbt-manifest`")
-    return json.loads(path.read_text())
 
 
 def personal_tables(manifest: Mapping[str, Any] | None = None) -> list[PersonalTable]:

@@ -25,11 +25,11 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sluice.core import config
 from sluice.core.sources import SourceConfig, load_source, source_names
 from sluice.erasure import audit
 from sluice.erasure.pii import is_pii, person_values, unattributed, without_pii
@@ -46,14 +46,6 @@ from sluice.lake.storage import Lake
 from sluice.lake.suppression import suppress
 
 log = logging.getLogger(__name__)
-
-
-def retention_hours() -> int:
-    """Hours between an erasure and the purge of old versions (``SLUICE_ERASURE_RETENTION_HOURS``)."""
-    hours = int(os.environ.get("SLUICE_ERASURE_RETENTION_HOURS") or "0")
-    if hours < 0 or hours > 24 * 30:
-        raise ValueError(f"SLUICE_ERASURE_RETENTION_HOURS={hours}: expected 0 to 720 (the legal deadline is a month)")
-    return hours
 
 
 def request_hash(request: ErasureRequest, salt: bytes) -> str:
@@ -150,7 +142,7 @@ def process_request(
         step("erased_lake", {"tables": erased})
 
     if "purged" not in done:
-        hours = retention_hours()
+        hours = config.erasure_retention_hours()
         due = done["erased_lake"]["at"] + timedelta(hours=hours)
         if now < due:
             return {"request_id": request.request_id, "state": "purge_pending", "purge_due": due.isoformat()}

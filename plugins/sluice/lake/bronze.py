@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sluice.core import config
 from sluice.core.batch import batch_start
 from sluice.core.sources import StreamConfig
 from sluice.lake.commit import commit_with_retry
@@ -38,23 +38,12 @@ __all__ = ["BATCH_COLUMN", "BronzeCommitError", "bronze_table_path", "register_f
 
 #: Keeps rewrites (erasure) from collapsing a table into a few huge files.
 TARGET_FILE_SIZE = 128 * 1024 * 1024
-#: Delta's own default for keeping removed files readable by older versions.
-DEFAULT_RETENTION_HOURS = 168
 
 log = logging.getLogger(__name__)
 
 
 class BronzeCommitError(RuntimeError):
     """Landed files could not be committed; they stay landed, nothing was committed."""
-
-
-def retention_hours() -> int:
-    """Hours a replaced file stays on disk for readers of older versions (0 allowed)."""
-    text = os.environ.get("SLUICE_BRONZE_RETENTION_HOURS") or str(DEFAULT_RETENTION_HOURS)
-    hours = int(text)
-    if hours < 0:
-        raise ValueError(f"SLUICE_BRONZE_RETENTION_HOURS must not be negative, got {text}")
-    return hours
 
 
 def declared_keys(stream: StreamConfig) -> dict[str, str]:
@@ -245,7 +234,7 @@ def _add_new_columns(table: Any, schema: pa.Schema, table_name: str) -> list[str
 
 def _vacuum(lake: Lake, table: Any, table_path: str) -> int:
     """Delete files removed longer ago than the retention; returns how many."""
-    hours = retention_hours()
+    hours = config.bronze_retention_hours()
     expired = table.vacuum(retention_hours=hours, enforce_retention_duration=False, dry_run=True)
     # tombstones stay listed after their files are gone; vacuuming only those would still
     # add two log entries

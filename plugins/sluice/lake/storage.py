@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-DEFAULT_AWS_CONN_ID = "aws_default"
 #: Delta's default ``delta.deletedFileRetentionDuration``: a vacuum may not delete files sooner.
 REPLACED_FILES_KEPT_HOURS = 168
 
@@ -236,7 +235,7 @@ def open_lake(root: str | None = None, aws_conn_id: str | None = None) -> Lake:
         raise LakeConfigError(f"SLUICE_LAKE_ROOT={root!r}: expected a folder or s3://bucket/prefix")
     if not parsed.netloc:
         raise LakeConfigError(f"SLUICE_LAKE_ROOT={root!r}: no bucket named")
-    settings = s3_settings(aws_conn_id or os.environ.get("SLUICE_AWS_CONN_ID") or DEFAULT_AWS_CONN_ID)
+    settings = s3_settings(aws_conn_id or config.aws_conn_id())
     lake = Lake(
         fs=_s3_filesystem(settings),
         root=posixpath.join(parsed.netloc, parsed.path.strip("/")).rstrip("/"),
@@ -277,19 +276,12 @@ def _check_bucket(lake: Lake, bucket: str, settings: Mapping[str, str]) -> None:
 
 def s3_settings(aws_conn_id: str) -> dict[str, str]:
     """Credentials, region and endpoint for S3: the Airflow connection's, else the environment's."""
-    settings = {
-        "access_key": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-        "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
-        "session_token": os.environ.get("AWS_SESSION_TOKEN", ""),
-        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        "endpoint": os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL", ""),
-        "credentials_from": "the environment",
-        # a request that fails for the network or a 5xx is tried again with backoff
-        "attempts": os.environ.get("SLUICE_S3_MAX_ATTEMPTS", "5"),
-        "connect_timeout": os.environ.get("SLUICE_S3_CONNECT_TIMEOUT_SECONDS", "10"),
-        "request_timeout": os.environ.get("SLUICE_S3_REQUEST_TIMEOUT_SECONDS", "60"),
-    }
-    connection = _airflow_connection(aws_conn_id)
+    from sluice.core import config
+    from sluice.core.compat import get_connection
+
+    # a request that fails for the network or a 5xx is tried again with backoff
+    settings = {**config.aws_environment(), "credentials_from": "the environment", **config.s3_client()}
+    connection = get_connection(aws_conn_id)
     if connection is not None:
         settings["credentials_from"] = f"Airflow connection {aws_conn_id!r}"
         extra = connection.extra_dejson
@@ -308,22 +300,6 @@ def s3_settings(aws_conn_id: str) -> dict[str, str]:
             }
         )
     return settings
-
-
-def _airflow_connection(conn_id: str) -> Any | None:
-    try:
-        from airflow.sdk import BaseHook
-    except ImportError:
-        try:
-            from airflow.hooks.base import BaseHook  # Airflow 2.11
-        except ImportError:  # plain Python, no Airflow
-            return None
-    try:
-        return BaseHook.get_connection(conn_id)
-    except Exception as exc:  # missing connection: the environment's settings apply
-        if type(exc).__name__ not in ("AirflowNotFoundException", "AirflowException"):
-            raise
-        return None
 
 
 def _s3_filesystem(settings: Mapping[str, str]) -> Any:

@@ -20,25 +20,14 @@ Two ways of running it (``SLUICE_DBT_EXECUTION``):
 
 from __future__ import annotations
 
-import os
+import functools
 from typing import Any
 
 from sluice.core import config
 from sluice.core.batch import BATCH_END_TEMPLATE, BATCH_ID_TEMPLATE
+from sluice.core.dbt_manifest import manifest_path
 
 PROFILE_NAME = "sluice"
-EXECUTION_MODES = ("watcher", "local")
-
-
-class ManifestMissingError(FileNotFoundError):
-    pass
-
-
-def dbt_execution() -> str:
-    mode = os.environ.get("SLUICE_DBT_EXECUTION", "watcher")
-    if mode not in EXECUTION_MODES:
-        raise ValueError(f"SLUICE_DBT_EXECUTION={mode!r}: expected one of {', '.join(EXECUTION_MODES)}")
-    return mode
 
 
 def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, **kwargs: Any):
@@ -51,9 +40,7 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
     from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
-    manifest = config.dbt_manifest_path()
-    if not manifest.is_file():
-        raise ManifestMissingError(f"dbt manifest not found at {manifest}: run `make dbt-manifest` first")
+    manifest = manifest_path()
     project_dir = config.dbt_project_dir()
     project = ProjectConfig(
         dbt_project_path=project_dir, manifest_path=manifest, project_name="sluice", install_dbt_deps=False
@@ -61,7 +48,7 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
     # Cosmos wraps the path in ObjectStoragePath, whose first use registers every
     # provider's filesystem (boto3 included): ~0.4 s per parse for a local file.
     project.manifest_path = manifest
-    watcher = dbt_execution() == "watcher"
+    watcher = config.dbt_execution() == "watcher"
     operator_args: dict[str, Any] = {
         # the window as environment, not --vars: changed vars make dbt parse the project again
         "env": {
@@ -77,6 +64,11 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
     if watcher:
         # model tasks read the build's outcome once it is done: no waiting in the triggerer
         operator_args.update(deferrable=False, poke_interval=5, mode="poke")
+    if freshness_task_id:
+        from sluice.checks.operators import skip_if_built_from_stale
+
+        # a model built from a stale table is skipped, saying which table is late
+        operator_args["pre_execute"] = functools.partial(skip_if_built_from_stale, freshness_task_id=freshness_task_id)
     group = DbtTaskGroup(
         group_id=group_id,
         project_config=project,
@@ -104,13 +96,6 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
     )
     if watcher:
         _run_models_after_the_build(group, freshness_task_id)
-    if freshness_task_id:
-        from sluice.checks.operators import skip_when_stale
-
-        for task in group:
-            node = (getattr(task, "extra_context", None) or {}).get("dbt_node_config") or {}
-            if node.get("resource_type") in ("model", "seed", "snapshot"):
-                skip_when_stale(task, freshness_task_id)
     return group
 
 
@@ -137,7 +122,7 @@ def _run_models_after_the_build(group: Any, freshness_task_id: str | None = None
     """
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
-    from sluice.transform.build import make_build_task, report_on_clear
+    from sluice.transform.cosmos_watcher import make_build_task, report_on_clear
 
     producer = done = None
     models = []

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from sluice.alerting.incidents import Incident
 from sluice.checks.results import ERROR, WARN, CheckResult
+from sluice.core.times import as_utc
 from sluice.lake.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -205,10 +206,10 @@ def dag_health(session: Any, dag_id: str, source: str | None = None) -> DagHealt
 
 
 def _run(dag_run: Any, streams: Iterable[StreamRows]) -> Run:
-    from sluice.alerting.alerts import run_path, ui_base_url
     from sluice.core.batch import batch_id
+    from sluice.core.compat import run_path, ui_base_url
 
-    start = _utc(dag_run.data_interval_start)
+    start = as_utc(dag_run.data_interval_start)
     base_path = urlsplit(ui_base_url() or "").path.rstrip("/")
     return Run(
         dag_id=dag_run.dag_id,
@@ -216,9 +217,9 @@ def _run(dag_run: Any, streams: Iterable[StreamRows]) -> Run:
         state=str(getattr(dag_run.state, "value", dag_run.state)),
         batch=batch_id(start) if start else None,
         interval_start=start,
-        interval_end=_utc(dag_run.data_interval_end),
-        start_date=_utc(dag_run.start_date),
-        end_date=_utc(dag_run.end_date),
+        interval_end=as_utc(dag_run.data_interval_end),
+        start_date=as_utc(dag_run.start_date),
+        end_date=as_utc(dag_run.end_date),
         link=base_path + run_path(dag_run.dag_id, dag_run.run_id),
         streams=tuple(streams),
     )
@@ -228,10 +229,9 @@ def _return_values(session: Any, dag_id: str, run_id: str) -> dict[str, Any]:
     """What each unmapped task of the run returned, by task id."""
     from sqlalchemy import select
 
-    try:
-        from airflow.models.xcom import XComModel as XCom
-    except ImportError:  # Airflow 2
-        from airflow.models.xcom import XCom
+    from sluice.core.compat import xcom_model
+
+    XCom = xcom_model()
     rows = session.execute(
         select(XCom.task_id, XCom.value).where(
             XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.key == "return_value", XCom.map_index == -1
@@ -314,9 +314,9 @@ def erasure_states(lake: Lake) -> list[ErasureState]:
             ErasureState(
                 request_id=request_id,
                 state=_erasure_state(done, verified_clean.get(request_id, False)),
-                received_at=_utc(received.get(request_id)),
-                updated_at=_utc(ordered[-1][1]) if ordered else _utc(received.get(request_id)),
-                steps=tuple((step, _utc(at)) for step, at in ordered),
+                received_at=as_utc(received.get(request_id)),
+                updated_at=as_utc(ordered[-1][1]) if ordered else as_utc(received.get(request_id)),
+                steps=tuple((step, as_utc(at)) for step, at in ordered),
             )
         )
     far_past = datetime.min.replace(tzinfo=UTC)
@@ -335,14 +335,6 @@ def _erasure_state(done: dict[str, datetime], clean: bool) -> str:
         return "purge_pending"
     reached = [step for step in ERASURE_STEPS if step in done]
     return reached[-1] if reached else "received"
-
-
-def _utc(moment: Any) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(moment.timestamp(), UTC)
 
 
 def _int(value: Any) -> int | None:

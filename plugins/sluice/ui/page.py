@@ -231,7 +231,7 @@ def _ui_link(url: str | None) -> str | None:
     the alerts use, and which may name another host than the one serving this page)."""
     from urllib.parse import urlsplit
 
-    from sluice.alerting.alerts import ui_base_url
+    from sluice.core.compat import ui_base_url
 
     if not url or not url.startswith(("http://", "https://", "/")):
         return None

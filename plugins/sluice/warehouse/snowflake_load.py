@@ -27,13 +27,13 @@ from typing import Any
 import pyarrow as pa
 from snowflake.connector.errors import Error as SnowflakeError
 
+from sluice.core import config
 from sluice.lake.files import BATCH_COLUMN, active_files, bronze_table, bronze_table_path
 from sluice.lake.storage import Lake, open_lake
 from sluice.warehouse.tables import warehouse_table
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STAGE = "SLUICE_LAKE"
 REPLACE_MARKER = "_sluice_replace"  # a column of the MERGE's source only
 STALE_LOAD_TABLE_AGE = timedelta(days=1)
 
@@ -44,21 +44,11 @@ class SnowflakeLoadError(RuntimeError):
     holds the batch as before (or, failing after the MERGE, the new one whole)."""
 
 
-def stage_name() -> str:
-    return os.environ.get("SLUICE_SNOWFLAKE_STAGE") or DEFAULT_STAGE
-
-
-STAGE_TYPES = ("external", "internal")
-
-
 def stage_type(lake: Lake) -> str:
     """``internal`` (files uploaded by PUT) or ``external`` (Snowflake reads the bucket)."""
     if lake.scheme == "file":
         return "internal"  # Snowflake cannot read a folder
-    kind = os.environ.get("SLUICE_SNOWFLAKE_STAGE_TYPE") or "external"
-    if kind not in STAGE_TYPES:
-        raise ValueError(f"SLUICE_SNOWFLAKE_STAGE_TYPE={kind!r}: expected one of {', '.join(STAGE_TYPES)}")
-    return kind
+    return config.snowflake_stage_type()
 
 
 def _put(cursor: Any, lake: Lake, path: str, staged: str) -> None:
@@ -133,7 +123,7 @@ def load_batch(
     :raises SnowflakeLoadError: COPY rejected rows or loaded a count other than the lake's
     """
     lake = lake or open_lake()
-    stage = stage or stage_name()
+    stage = stage or config.snowflake_stage()
     table_path = bronze_table_path(lake, source, stream)
     table = bronze_table(lake, source, stream)
     files = sorted(active_files(table, batch))

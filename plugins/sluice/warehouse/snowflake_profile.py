@@ -8,19 +8,16 @@ the mapping is chosen by ``SLUICE_SNOWFLAKE_AUTH`` (``password``, default, or
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-AUTH_METHODS = ("password", "key-pair")
 
 
 def snowflake_profile_mapping(conn_id: str, schema: str = "bronze") -> Any:
     from cosmos.profiles.snowflake.user_pass import SnowflakeUserPasswordProfileMapping
     from cosmos.profiles.snowflake.user_privatekey import SnowflakePrivateKeyPemProfileMapping
 
-    auth = os.environ.get("SLUICE_SNOWFLAKE_AUTH") or "password"
-    if auth not in AUTH_METHODS:
-        raise ValueError(f"SLUICE_SNOWFLAKE_AUTH={auth!r}: expected one of {', '.join(AUTH_METHODS)}")
+    from sluice.core import config
+
+    auth = config.snowflake_auth()
     base = SnowflakeUserPasswordProfileMapping if auth == "password" else SnowflakePrivateKeyPemProfileMapping
     mapping = type(
         f"Sluice{base.__name__}",

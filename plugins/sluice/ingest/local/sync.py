@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from sluice.core import config
 from sluice.core.sources import SourceConfig
 from sluice.ingest.landing import BatchLanding, state_before
 from sluice.ingest.local.protocol import ConnectorError, configured_catalog, connector_executable, discover, read
@@ -17,9 +17,6 @@ from sluice.ingest.schema import stream_schema
 from sluice.lake.storage import Lake, open_lake
 
 log = logging.getLogger(__name__)
-
-#: How long a discovered catalog is reused before the connector is asked again.
-CATALOG_MAX_AGE_SECONDS = float(os.environ.get("SLUICE_CATALOG_MAX_AGE_HOURS", "24")) * 3600
 
 
 def stored_catalog(
@@ -41,7 +38,8 @@ def stored_catalog(
     ).hexdigest()
     path = lake.path("state", source.name, "catalog.json")
     stored = lake.read_json(path) or {}
-    if stored.get("fingerprint") == fingerprint and time.time() - stored["discovered_at"] < CATALOG_MAX_AGE_SECONDS:
+    young = time.time() - stored.get("discovered_at", 0) < config.catalog_max_age_hours() * 3600
+    if stored.get("fingerprint") == fingerprint and young:
         return stored["catalog"]
     catalog = discover(executable, connector_config)
     stored = {"fingerprint": fingerprint, "discovered_at": time.time(), "catalog": catalog}

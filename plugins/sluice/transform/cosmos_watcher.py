@@ -1,4 +1,10 @@
-"""The watcher's one ``dbt build``, run again whenever its run is cleared."""
+"""The one adapter to Cosmos' watcher internals: its producer's ``dbt build``, run again whenever
+its run is cleared, and its model tasks' retry.
+
+Cosmos offers no public hook for either, so this module (and only this one) reaches into
+``cosmos.operators._watcher`` and gives the rendered tasks a subclass of their own class;
+``tests/unit/test_cosmos_watcher.py`` fails loudly when the pinned Cosmos changes what is used here.
+"""
 
 from __future__ import annotations
 
