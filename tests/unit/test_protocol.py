@@ -99,6 +99,32 @@ def test_a_failure_names_the_cause_from_the_traces_internal_message_and_stack_tr
     )
 
 
+def test_the_cause_of_a_chain_of_exceptions_is_the_first_one():
+    """source-s3 without credentials: botocore's error, wrapped by the connector's own."""
+    stack_trace = (
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/python3.11/site-packages/source_s3/v4/stream_reader.py", line 150, in get_matching_files\n'
+        "    for remote_file in self._page(s3, globs, self.config.bucket, None, seen, logger):\n"
+        "botocore.exceptions.NoCredentialsError: Unable to locate credentials\n\n"
+        "The above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "/venv/lib/python3.11/site-packages/source_s3/v4/stream_reader.py", line 167, in _raise_error\n'
+        "    raise ErrorListingFiles(\n"
+        "airbyte_cdk.sources.file_based.exceptions.ErrorListingFiles: Error listing files.\n"
+        "source=s3 bucket=inbox globs=['orders/*.csv'] endpoint=\n"
+    )
+    error = {
+        "message": "An unexpected error occurred in stream orders: ErrorListingFiles",
+        "internal_message": "Error listing files.\nsource=s3 bucket=inbox globs=['orders/*.csv'] endpoint=",
+        "stack_trace": stack_trace,
+    }
+    assert trace_error(error) == (
+        "An unexpected error occurred in stream orders: ErrorListingFiles (Error listing files. source=s3"
+        " bucket=inbox globs=['orders/*.csv'] endpoint=; botocore.exceptions.NoCredentialsError:"
+        " Unable to locate credentials)"
+    )
+
+
 def test_trace_error_keeps_an_internal_message_the_stack_trace_does_not_repeat():
     error = {
         "message": "Something went wrong in the connector. See the logs for more details.",

@@ -52,15 +52,26 @@ def _files(**documents: Any) -> Iterator[dict[str, str]]:
 
 #: An exception line of a Python traceback: ``botocore.exceptions.NoCredentialsError: ...``.
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: |$)")
+#: What Python prints between the exceptions of a chain, the first (the cause) on top.
+_CHAINED = re.compile(
+    r"^(The above exception was the direct cause of the following exception:"
+    r"|During handling of the above exception, another exception occurred:)$",
+    re.MULTILINE,
+)
 _MAX_DETAIL = 1000
 
 
-def _last_exception(stack_trace: str) -> str:
-    """The exception a traceback ends with (its type and message), or ``""``."""
-    lines = stack_trace.rstrip().splitlines()
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:_MAX_DETAIL]
+
+
+def _root_exception(stack_trace: str) -> str:
+    """The exception a traceback starts from (its type and message), or ``""``: the only
+    one, or the first of a chain (``raise ... from``), the cause the others wrap."""
+    lines = _CHAINED.split(stack_trace)[0].rstrip().splitlines()
     for index in range(len(lines) - 1, -1, -1):
         if _EXCEPTION_LINE.match(lines[index]) and not lines[index].startswith("Traceback"):
-            return " ".join(line.strip() for line in lines[index:])[:_MAX_DETAIL]
+            return _one_line(" ".join(lines[index:]))
     return ""
 
 
@@ -68,12 +79,13 @@ def trace_error(error: Mapping[str, Any]) -> str:
     """An ERROR trace in words: the connector's message and what caused it.
 
     The message is written for people and is often generic ("Something went wrong in the
-    connector"); the cause is in ``internal_message`` and in the exception at the end of
-    ``stack_trace`` (Airbyte's CDK formats the original exception there).
+    connector"); the cause is in ``internal_message`` and in the exception at the root of
+    ``stack_trace`` (Airbyte's CDK formats the original exception there, e.g. botocore's
+    ``NoCredentialsError`` under the connector's own "Error listing files").
     """
-    message = (error.get("message") or "").strip()
-    internal = (error.get("internal_message") or "").strip()[:_MAX_DETAIL]
-    root = _last_exception(error.get("stack_trace") or "")
+    message = _one_line(error.get("message") or "")
+    internal = _one_line(error.get("internal_message") or "")
+    root = _root_exception(error.get("stack_trace") or "")
     details = [detail for detail in (internal, root) if detail and detail not in message]
     if internal and internal in root:
         details.remove(internal)
