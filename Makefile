@@ -92,11 +92,14 @@ locks: | $(UV)  ## recompile requirements*.txt from pyproject.toml and requireme
 	$(COMPILE) pyproject.toml requirements-airflow2.in -o requirements-airflow2.txt
 	$(COMPILE) pyproject.toml requirements-airflow2-dev.in -o requirements-airflow2-dev.txt
 
+# A connector's lock: its .in, with the versions its .overrides file (uv's --override)
+# puts in place of pins the connector's metadata gets wrong.
+CONNECTOR_LOCKS ?= include/connectors
 connector-lock: | $(UV)  ## make connector-lock NAME=source-<name>: compile include/connectors/NAME.in (and NAME.overrides) into NAME.txt
-	@test -n "$(NAME)" -a -f include/connectors/$(NAME).in \
-		|| { echo "usage: make connector-lock NAME=<name> (include/connectors/<name>.in must exist)"; exit 2; }
-	$(COMPILE) $(if $(wildcard include/connectors/$(NAME).overrides),--override include/connectors/$(NAME).overrides) \
-		include/connectors/$(NAME).in -o include/connectors/$(NAME).txt
+	@test -n "$(NAME)" -a -f "$(CONNECTOR_LOCKS)/$(NAME).in" \
+		|| { echo "usage: make connector-lock NAME=<name> ($(CONNECTOR_LOCKS)/<name>.in must exist)"; exit 2; }
+	$(COMPILE) $(if $(wildcard $(CONNECTOR_LOCKS)/$(NAME).overrides),--override $(CONNECTOR_LOCKS)/$(NAME).overrides) \
+		$(CONNECTOR_LOCKS)/$(NAME).in -o $(CONNECTOR_LOCKS)/$(NAME).txt
 
 # The environment make gives every Airflow process, as shell declarations (bin/airflow uses it).
 ENV_NAMES := $(shell sed -n 's/^export \([A-Za-z0-9_]*\).*/\1/p' include/airflow/env.mk)
