@@ -23,14 +23,16 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.installed: requirements.txt | $(UV)
+# The development virtualenvs: the runtime lock's packages plus test and lint tools. The
+# sluice package itself is imported from plugins/ (PYTHONPATH, Airflow's plugins folder).
+$(VENV)/.installed: requirements-dev.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes requirements.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes requirements-dev.txt
 	touch $@
 
-$(VENV2)/.installed: requirements-airflow2.txt | $(UV)
+$(VENV2)/.installed: requirements-airflow2-dev.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV2)
-	$(UV) pip sync --quiet --compile-bytecode --python $(VENV2)/bin/python --require-hashes requirements-airflow2.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(VENV2)/bin/python --require-hashes requirements-airflow2-dev.txt
 	touch $@
 
 .connectors/%/.installed: include/connectors/%.txt | $(UV)
@@ -78,6 +80,32 @@ test-fast: setup $(VENV2)/.installed  ## everything but the end-to-end runs and 
 
 bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only landing" for one)
 	$(BIN)/python bench/run.py --output bench/results.json $(BENCH_ARGS)
+
+# Locks: runtime (pyproject.toml's dependencies at the stack's versions, what the image
+# installs) and development (runtime + tools, held to the runtime lock's versions). uv
+# keeps the versions already in an output file; delete a line there to upgrade a package.
+COMPILE := $(UV) pip compile --quiet --generate-hashes --python-version 3.11 --no-header
+.PHONY: locks connector-lock
+locks: | $(UV)  ## recompile requirements*.txt from pyproject.toml and requirements*.in
+	$(COMPILE) pyproject.toml requirements.in -o requirements.txt
+	$(COMPILE) pyproject.toml requirements-dev.in -o requirements-dev.txt
+	$(COMPILE) pyproject.toml requirements-airflow2.in -o requirements-airflow2.txt
+	$(COMPILE) pyproject.toml requirements-airflow2-dev.in -o requirements-airflow2-dev.txt
+
+# A connector's lock: its .in, with the versions its .overrides file (uv's --override)
+# puts in place of pins the connector's metadata gets wrong.
+CONNECTOR_LOCKS ?= include/connectors
+connector-lock: | $(UV)  ## make connector-lock NAME=source-<name>: compile include/connectors/NAME.in (and NAME.overrides) into NAME.txt
+	@test -n "$(NAME)" -a -f "$(CONNECTOR_LOCKS)/$(NAME).in" \
+		|| { echo "usage: make connector-lock NAME=<name> ($(CONNECTOR_LOCKS)/<name>.in must exist)"; exit 2; }
+	$(COMPILE) $(if $(wildcard $(CONNECTOR_LOCKS)/$(NAME).overrides),--override $(CONNECTOR_LOCKS)/$(NAME).overrides) \
+		$(CONNECTOR_LOCKS)/$(NAME).in -o $(CONNECTOR_LOCKS)/$(NAME).txt
+
+# The environment make gives every Airflow process, as shell declarations (bin/airflow uses it).
+ENV_NAMES := $(shell sed -n 's/^export \([A-Za-z0-9_]*\).*/\1/p' include/airflow/env.mk)
+.PHONY: env
+env:  ## print the environment of make's Airflow processes: eval "$(make -s env)"
+	@export -p | grep -E '^declare -x ($(subst $(eval) ,|,$(strip $(ENV_NAMES))))='
 
 .PHONY: s3 s3-stop
 s3:  ## a throwaway S3 server (Ceph radosgw) in .s3; prints the AWS variables to eval

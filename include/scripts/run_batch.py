@@ -35,7 +35,10 @@ def latest_complete_interval(now: datetime) -> datetime:
 
 
 def parse_start(text: str) -> datetime:
-    start = parse_utc(text)
+    try:
+        start = parse_utc(text)
+    except ValueError:
+        raise SystemExit(f"--batch {text}: not a date or time; write it as 2026-11-20T06:00 (UTC)") from None
     if start.hour % 6 or start.minute or start.second:
         raise SystemExit(f"--batch {text}: a batch starts at 00, 06, 12 or 18 h UTC")
     return start
@@ -148,7 +151,10 @@ def main() -> int:
     start = parse_start(args.batch) if args.batch else latest_complete_interval(datetime.now(UTC))
     end = start + INTERVAL
     batch = batch_id(start)
-    dag_ids = args.dag or platform_dag_ids()
+    known = platform_dag_ids()
+    if unknown := sorted(set(args.dag or []) - set(known)):
+        raise SystemExit(f"--dag {', '.join(unknown)}: not a platform DAG; one of {', '.join(known)}")
+    dag_ids = args.dag or known
     log_dir = Path(os.environ["AIRFLOW_HOME"]) / "run-logs" / batch
     log_dir.mkdir(parents=True, exist_ok=True)
 

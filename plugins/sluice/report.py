@@ -1,4 +1,4 @@
-"""What a batch produced: rows read, landed and quarantined, and rows per warehouse layer."""
+"""What a batch produced: rows read, landed, quarantined and suppressed, and rows per warehouse layer."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from sluice.lake.storage import Lake, open_lake
 from sluice.warehouse.target import warehouse_connection
 
 LAYERS = ("bronze", "silver", "gold", "marts")
+#: A landing's counts: read = landed + quarantined + suppressed (records of erased people).
+COUNTS = ("read", "landed", "quarantined", "suppressed")
 
 
 def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None = None) -> dict[str, Any]:
@@ -23,7 +25,8 @@ def batch_summary(batch: str, lake: Lake | None = None, warehouse: Path | None =
                 manifest = read_manifest(lake, name, stream.name, batch)
             except (FileNotFoundError, LandingError):
                 continue
-            landing[f"{name}.{stream.name}"] = {k: manifest[k] for k in ("read", "landed", "quarantined")}
+            # manifests written before suppression existed have no count: none were suppressed
+            landing[f"{name}.{stream.name}"] = {k: manifest.get(k, 0) for k in COUNTS}
     tables: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
     views: dict[str, list[str]] = {layer: [] for layer in LAYERS}
     con = warehouse_connection(warehouse)
@@ -50,7 +53,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     for stream, counts in summary["landing"].items():
         lines.append(
             f"  {stream:<24} read {counts['read']:>8,}  landed {counts['landed']:>8,}"
-            f"  quarantined {counts['quarantined']:>6,}"
+            f"  quarantined {counts['quarantined']:>6,}  suppressed {counts['suppressed']:>6,}"
         )
     lines.append("Warehouse rows per layer (all batches; views not counted):")
     for layer, tables in summary["tables"].items():

@@ -103,3 +103,68 @@ def test_a_declaration_chooses_its_driver(tmp_path):
         (tmp_path / "bad.yml").write_text(text)
         with pytest.raises(SourceConfigError, match=message):
             load_source("bad", tmp_path)
+
+
+def test_a_misspelt_key_is_named_with_the_key_it_likely_means(tmp_path):
+    (tmp_path / "shop.yml").write_text("connector: source-shop\nstreams:\n  orders: {record_kye: id}\n")
+    with pytest.raises(SourceConfigError) as raised:
+        load_source("shop", tmp_path)
+    message = str(raised.value)
+    assert (
+        message
+        == f"{tmp_path / 'shop.yml'}: stream 'orders' has unknown keys ['record_kye'] (did you mean 'record_key'?)"
+    )
+    assert "has no record_key" not in message  # the key is there, misspelt, not missing
+    (tmp_path / "shop.yml").write_text(
+        "conector: source-shop\nowner: data-platform\nstreams:\n  orders: {record_key: id, cursor: updated_at}\n"
+        "  refunds: {record_key: id, subjectkey: email, pii: [email], colour: red}\n"
+    )
+    with pytest.raises(SourceConfigError) as raised:
+        load_source("shop", tmp_path)
+    path = tmp_path / "shop.yml"
+    assert str(raised.value).split("; ") == [
+        f"{path} has unknown keys ['conector'] (did you mean 'connector'?)",
+        f"{path}: stream 'orders' has unknown keys ['cursor'] (did you mean 'cursor_field'?)",
+        f"{path}: stream 'refunds' has unknown keys ['subjectkey', 'colour']"
+        " (did you mean 'subject_key' for 'subjectkey'?)",
+    ]
+
+
+def test_a_key_with_no_likely_meaning_lists_the_known_keys(tmp_path):
+    (tmp_path / "shop.yml").write_text(
+        "driver: airbyte\nairbyte: {connection_id: c, schedule: hourly}\nstreams:\n  orders: {record_key: id}\n"
+    )
+    with pytest.raises(
+        SourceConfigError, match=r"airbyte has unknown keys \['schedule'\] \(known keys: connection_id, co"
+    ):
+        load_source("shop", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("streams:\n  orders: {record_key: 7}\n", "stream 'orders': record_key input should be a valid string, not 7"),
+        ("streams:\n  orders: id\n", "stream 'orders' must map its keys to their values, e.g. {record_key: id}"),
+        ("streams: [orders]\n", "streams must map stream names to their keys"),
+        ("meta: ops\nstreams:\n  orders: {record_key: id}\n", "meta must be a mapping"),
+        ("description: [a, b]\nstreams:\n  orders: {record_key: id}\n", "description input should be a valid string"),
+        ("streams:\n  orders:\n", "stream 'orders' has no record_key"),
+        (
+            "streams:\n  orders: {record_key: id, subject_key: email, identifiers: {email: ''}}\n",
+            "stream 'orders': identifiers maps columns to identifier types",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_shape_is_named_with_its_stream_and_key(tmp_path, text, message):
+    (tmp_path / "shop.yml").write_text("connector: source-shop\n" + text)
+    with pytest.raises(SourceConfigError) as raised:
+        load_source("shop", tmp_path)
+    assert str(raised.value).startswith(str(tmp_path / "shop.yml")) and message in str(raised.value)
+
+
+def test_a_numeric_airbyte_connection_id_is_read_as_text(tmp_path):
+    (tmp_path / "shop.yml").write_text(
+        "driver: airbyte\nairbyte: {connection_id: 42, poll_seconds: 5}\nstreams:\n  orders: {record_key: id}\n"
+    )
+    shop = load_source("shop", tmp_path)
+    assert (shop.airbyte.connection_id, shop.airbyte.poll_seconds, shop.owner) == ("42", 5.0, "data-platform")

@@ -11,11 +11,16 @@ identifies a person, used by erasure). Drivers:
   through the Airflow connection ``airbyte.conn_id``; its destination writes into the
   lake (``airbyte.destination: lake``) or straight into the warehouse (``warehouse``).
 
-Secrets never live here.
+Every declaration is checked against one schema (pydantic models, built on first use): a
+key the schema does not know is an error naming the key it most likely means, and a value
+of the wrong shape names its stream and key. Secrets never live here.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,102 +129,194 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise SourceConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
-    driver = raw.get("driver", "local")
-    if driver not in DRIVERS:
-        raise SourceConfigError(f"{path}: driver {driver!r} is not one of {list(DRIVERS)}")
+    declared = _validate(raw, path)
+    driver = declared.driver
     required = ["streams", "connector"] if driver == "local" else ["streams", "airbyte"]
-    missing = [key for key in required if not raw.get(key)]
+    missing = [key for key in required if not getattr(declared, key)]
     if missing:
         raise SourceConfigError(f"{path}: missing required keys {missing} (driver {driver})")
-    streams = []
-    for stream_name, spec in raw["streams"].items():
-        spec = spec or {}
-        if not spec.get("record_key"):
-            raise SourceConfigError(f"{path}: stream {stream_name!r} has no record_key")
-        streams.append(_stream(stream_name, spec, path))
     return SourceConfig(
-        name=raw.get("name", name),
-        connector=raw.get("connector") or "",
-        description=raw.get("description", "").strip(),
-        owner=raw.get("owner", "data-platform"),
-        streams=tuple(streams),
-        connector_config=raw.get("config") or {},
-        connection_id=raw.get("connection_id"),
+        name=declared.name or name,
+        connector=declared.connector or "",
+        description=declared.description.strip(),
+        owner=declared.owner,
+        streams=tuple(_stream(stream_name, spec, path) for stream_name, spec in declared.streams.items()),
+        connector_config=declared.config or {},
+        connection_id=declared.connection_id,
         driver=driver,
-        airbyte=_airbyte_connection(raw["airbyte"], path) if driver == "airbyte" else None,
-        meta=_meta(raw.get("meta"), path),
+        airbyte=_airbyte_connection(declared.airbyte) if driver == "airbyte" else None,
+        meta=declared.meta or {},
     )
 
 
-def _meta(meta: Any, path: Path) -> dict[str, Any]:
-    if meta is None:
-        return {}
-    if not isinstance(meta, dict):
-        raise SourceConfigError(f"{path}: meta must be a mapping, e.g. {{owner: '<@U024BE7LH>', channel: '#data'}}")
-    return meta
-
-
-STREAM_KEYS = {"record_key", "cursor_field", "subject_key", "identifiers", "pii", "checks"}
-
-
-def _stream(name: str, spec: dict[str, Any], path: Path) -> StreamConfig:
-    """One stream's declaration, its personal-data keys checked."""
+def _stream(name: str, spec: Any, path: Path) -> StreamConfig:
+    """One stream's declaration (its shape already validated), its personal-data keys checked."""
     where = f"{path}: stream {name!r}"
-    if unknown := sorted(set(spec) - STREAM_KEYS):
-        raise SourceConfigError(f"{where} has unknown keys {unknown}")
-    subject_key = spec.get("subject_key")
-    identifiers = spec.get("identifiers") or {}
-    pii = spec.get("pii") or []
-    if not isinstance(identifiers, dict) or not all(isinstance(v, str) and v for v in identifiers.values()):
-        raise SourceConfigError(f"{where}: identifiers maps columns to identifier types, e.g. {{id: user_id}}")
-    if not isinstance(pii, list) or not all(isinstance(column, str) for column in pii):
-        raise SourceConfigError(f"{where}: pii lists the columns that hold personal data")
-    if (identifiers or pii) and not subject_key:
+    identifiers = spec.identifiers or {}
+    if (identifiers or spec.pii) and not spec.subject_key:
         raise SourceConfigError(f"{where} declares personal data but no subject_key (the column naming the person)")
-    if subject_key:
-        identifiers = {subject_key: subject_key, **identifiers}
+    if spec.subject_key:
+        identifiers = {spec.subject_key: spec.subject_key, **identifiers}
     try:
-        checks = parse_checks(spec.get("checks"), where)
+        checks = parse_checks(spec.checks, where)
     except CheckConfigError as error:
         raise SourceConfigError(str(error)) from error
     return StreamConfig(
         name=name,
-        record_key=spec["record_key"],
-        cursor_field=spec.get("cursor_field"),
-        subject_key=subject_key,
+        record_key=spec.record_key,
+        cursor_field=spec.cursor_field,
+        subject_key=spec.subject_key,
         identifiers=tuple(sorted(identifiers.items())),
-        pii=tuple(pii),
+        pii=tuple(spec.pii or ()),
         checks=checks,
     )
 
 
-def _airbyte_connection(spec: Any, path: Path) -> AirbyteConnection:
-    if not isinstance(spec, dict) or not spec.get("connection_id"):
-        raise SourceConfigError(f"{path}: airbyte needs connection_id, the Airbyte connection's id")
-    unknown = sorted(set(spec) - {"connection_id", "conn_id", "destination", "poll_seconds"})
-    if unknown:
-        raise SourceConfigError(f"{path}: airbyte has unknown keys {unknown}")
-    destination = spec.get("destination", "lake")
-    if destination not in AIRBYTE_DESTINATIONS:
-        raise SourceConfigError(
-            f"{path}: airbyte destination {destination!r} is not one of {list(AIRBYTE_DESTINATIONS)}"
-        )
+def _airbyte_connection(spec: Any) -> AirbyteConnection:
     return AirbyteConnection(
-        connection_id=str(spec["connection_id"]),
-        conn_id=spec.get("conn_id") or "airbyte_default",
-        destination=destination,
-        poll_seconds=_positive(spec.get("poll_seconds", 30), "airbyte poll_seconds", path),
+        connection_id=spec.connection_id,
+        conn_id=spec.conn_id or "airbyte_default",
+        destination=spec.destination,
+        poll_seconds=spec.poll_seconds,
     )
 
 
-def _positive(value: Any, what: str, path: Path) -> float:
+# -- the schema of a declaration (pydantic), and its errors in the words of this file
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    """The declaration's models, by part (``source``, ``stream``, ``airbyte``). Built on
+    first use: parsing the DAG folder imports pydantic only when it reads a declaration."""
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+    name = Annotated[str, Field(min_length=1)]
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+    class Stream(Strict):
+        record_key: name
+        cursor_field: str | None = None
+        subject_key: str | None = None
+        identifiers: dict[str, name] | None = None
+        pii: list[str] | None = None
+        checks: Any = None  # read by sluice.core.thresholds, which names what is wrong
+
+    class Airbyte(Strict):
+        connection_id: Annotated[name, BeforeValidator(lambda v: str(v) if type(v) is int else v)]
+        conn_id: str | None = None
+        destination: Literal[AIRBYTE_DESTINATIONS] = "lake"  # type: ignore[valid-type]
+        poll_seconds: Annotated[float, Field(gt=0)] = 30
+
+    class Source(Strict):
+        name: str | None = None
+        driver: Literal[DRIVERS] = "local"  # type: ignore[valid-type]
+        connector: str | None = None
+        description: str = ""
+        owner: str | None = "data-platform"
+        config: dict[str, Any] | None = None
+        connection_id: str | None = None
+        airbyte: Airbyte | None = None
+        streams: dict[str, Stream] | None = None
+        meta: dict[str, Any] | None = None
+
+        @field_validator("streams", mode="before")
+        @classmethod
+        def _bare_streams(cls, value: Any) -> Any:
+            # `users:` with nothing after it is a stream without keys (so without record_key)
+            if not isinstance(value, dict):
+                return value
+            return {key: {} if spec is None else spec for key, spec in value.items()}
+
+    return {"source": Source, "airbyte": Airbyte, "stream": Stream}
+
+
+#: Per (part, key): what a missing or empty value is told, after the part's name.
+_MISSING = {
+    ("stream", "record_key"): " has no record_key",
+    ("airbyte", "connection_id"): " needs connection_id, the Airbyte connection's id",
+}
+#: Per (part, key): what a value of the wrong shape is told, after the part's name.
+_SHAPES = {
+    ("source", "driver"): ": driver {input!r} is not one of " + str(list(DRIVERS)),
+    ("source", "streams"): ": streams must map stream names to their keys, e.g. {{users: {{record_key: id}}}}",
+    ("source", "airbyte"): ": airbyte needs connection_id, the Airbyte connection's id",
+    ("source", "meta"): ": meta must be a mapping, e.g. {{owner: '<@U024BE7LH>', channel: '#data'}}",
+    ("stream", None): " must map its keys to their values, e.g. {{record_key: id}}",
+    ("stream", "identifiers"): ": identifiers maps columns to identifier types, e.g. {{id: user_id}}",
+    ("stream", "pii"): ": pii lists the columns that hold personal data",
+    ("airbyte", "destination"): " destination {input!r} is not one of " + str(list(AIRBYTE_DESTINATIONS)),
+    ("airbyte", "poll_seconds"): " poll_seconds must be a positive number of seconds, not {input!r}",
+}
+
+
+def _validate(raw: dict[str, Any], path: Path) -> Any:
+    """The declaration as its model, or a :class:`SourceConfigError` naming every problem.
+
+    Unknown keys are reported alone, each with the key it most likely means: a misspelt
+    ``record_kye`` is the error, not the ``record_key`` it leaves missing.
+    """
+    from pydantic import ValidationError
+
+    models = _schema()
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number <= 0:
-        raise SourceConfigError(f"{path}: {what} must be a positive number of seconds, not {value!r}")
-    return number
+        return models["source"].model_validate(raw)
+    except ValidationError as error:
+        problems = error.errors(include_url=False)
+    unknown: dict[tuple[str, str | None], list[str]] = {}
+    for problem in problems:
+        if problem["type"] == "extra_forbidden":
+            part, key = _part(problem["loc"])
+            unknown.setdefault(part, []).append(str(key))
+    if unknown:
+        kinds = list(models)  # the source's own keys first, then airbyte's, then the streams'
+        ordered = sorted(unknown.items(), key=lambda item: kinds.index(item[0][0]))
+        messages = [_unknown_keys(path, part, keys, list(models[part[0]].model_fields)) for part, keys in ordered]
+    else:
+        messages = list(dict.fromkeys(_shape_error(path, problem) for problem in problems))
+    raise SourceConfigError("; ".join(messages))
+
+
+def _part(loc: tuple[Any, ...]) -> tuple[tuple[str, str | None], str | None]:
+    """Where an error is: the part of the declaration (kind, stream name) and its key."""
+    if loc[0] == "streams" and len(loc) > 1:
+        return ("stream", str(loc[1])), (str(loc[2]) if len(loc) > 2 else None)
+    if loc[0] == "airbyte" and len(loc) > 1:
+        return ("airbyte", None), str(loc[1])
+    return ("source", None), str(loc[0])
+
+
+def _prefix(path: Path, part: tuple[str, str | None]) -> str:
+    kind, stream = part
+    return {"source": f"{path}", "stream": f"{path}: stream {stream!r}", "airbyte": f"{path}: airbyte"}[kind]
+
+
+def _unknown_keys(path: Path, part: tuple[str, str | None], keys: list[str], known: list[str]) -> str:
+    """``... has unknown keys ['record_kye'] (did you mean 'record_key'?)``."""
+    meant = {key: match[0] for key in keys if (match := difflib.get_close_matches(key, known, n=1))}
+    if len(keys) == 1 and meant:
+        hint = f"did you mean {meant[keys[0]]!r}?"
+    elif meant:
+        hint = "did you mean " + ", ".join(f"{good!r} for {key!r}" for key, good in meant.items()) + "?"
+    else:
+        hint = f"known keys: {', '.join(known)}"
+    return f"{_prefix(path, part)} has unknown keys {keys} ({hint})"
+
+
+def _shape_error(path: Path, problem: Mapping[str, Any]) -> str:
+    part, key = _part(problem["loc"])
+    missing = problem["type"] in ("missing", "string_too_short")
+    template = _MISSING.get((part[0], key)) if missing else None
+    template = template or _SHAPES.get((part[0], key))
+    if template is not None:
+        return _prefix(path, part) + template.format(input=problem.get("input"))
+    if missing:
+        return f"{_prefix(path, part)} has no {key}"
+    reason = problem["msg"][0].lower() + problem["msg"][1:]
+    return f"{_prefix(path, part)}: {key} {reason}, not {problem.get('input')!r}"
 
 
 def source_names(directory: Path | None = None) -> list[str]:

@@ -41,16 +41,17 @@ class LocalAirbyteSyncOperator(BaseOperator):
         manifests = sync_batch(source, self.batch, secret_config=secret_config)
         for stream, manifest in manifests.items():
             self.log.info(
-                "%s.%s batch %s: read %d, landed %d, quarantined %d",
+                "%s.%s batch %s: read %d, landed %d, quarantined %d, suppressed %d",
                 source.name,
                 stream,
                 self.batch,
                 manifest["read"],
                 manifest["landed"],
                 manifest["quarantined"],
+                manifest.get("suppressed", 0),
             )
         return {
-            stream: {key: manifest[key] for key in ("read", "landed", "quarantined")}
+            stream: {key: manifest.get(key, 0) for key in ("read", "landed", "quarantined", "suppressed")}
             for stream, manifest in manifests.items()
         }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections import deque
@@ -49,6 +50,50 @@ def _files(**documents: Any) -> Iterator[dict[str, str]]:
         yield paths
 
 
+#: An exception line of a Python traceback: ``botocore.exceptions.NoCredentialsError: ...``.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: |$)")
+#: What Python prints between the exceptions of a chain, the first (the cause) on top.
+_CHAINED = re.compile(
+    r"^(The above exception was the direct cause of the following exception:"
+    r"|During handling of the above exception, another exception occurred:)$",
+    re.MULTILINE,
+)
+_MAX_DETAIL = 1000
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:_MAX_DETAIL]
+
+
+def _root_exception(stack_trace: str) -> str:
+    """The exception a traceback starts from (its type and message), or ``""``: the only
+    one, or the first of a chain (``raise ... from``), the cause the others wrap."""
+    lines = _CHAINED.split(stack_trace)[0].rstrip().splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        if _EXCEPTION_LINE.match(lines[index]) and not lines[index].startswith("Traceback"):
+            return _one_line(" ".join(lines[index:]))
+    return ""
+
+
+def trace_error(error: Mapping[str, Any]) -> str:
+    """An ERROR trace in words: the connector's message and what caused it.
+
+    The message is written for people and is often generic ("Something went wrong in the
+    connector"); the cause is in ``internal_message`` and in the exception at the root of
+    ``stack_trace`` (Airbyte's CDK formats the original exception there, e.g. botocore's
+    ``NoCredentialsError`` under the connector's own "Error listing files").
+    """
+    message = _one_line(error.get("message") or "")
+    internal = _one_line(error.get("internal_message") or "")
+    root = _root_exception(error.get("stack_trace") or "")
+    details = [detail for detail in (internal, root) if detail and detail not in message]
+    if internal and internal in root:
+        details.remove(internal)
+    if not message:
+        return "; ".join(details) or json.dumps(error)[:_MAX_DETAIL]
+    return f"{message} ({'; '.join(details)})" if details else message
+
+
 def run_command(executable: Path, args: Sequence[str]) -> Iterator[dict[str, Any]]:
     """Start the connector and yield its parsed messages as they arrive.
 
@@ -77,8 +122,7 @@ def run_command(executable: Path, args: Sequence[str]) -> Iterator[dict[str, Any
                 if message.get("type") == "TRACE":
                     trace = message.get("trace") or {}
                     if trace.get("type") == "ERROR":
-                        error = trace.get("error") or {}
-                        errors.append(error.get("message") or json.dumps(error))
+                        errors.append(trace_error(trace.get("error") or {}))
                 yield message
         finally:
             if proc.poll() is None:
