@@ -2,7 +2,7 @@
 check results, an incident and erasure requests in a lake folder.
 
 Each planned run is a real ``dag.test`` of a DAG named like a source's ingestion DAG: its
-``land`` task returns what ``LocalAirbyteSyncOperator`` returns (read, landed and
+``land`` task returns what ``LandOperator`` returns (read, landed and
 quarantined per stream) and each ``<stream>.load`` what ``WarehouseLoadOperator`` returns,
 or ``land`` fails (after its retries; the platform's failure callback opens an incident in
 the lake of ``SLUICE_LAKE_ROOT``). Airflow records the runs, their intervals and the return

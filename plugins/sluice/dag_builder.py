@@ -128,52 +128,19 @@ def source_asset(source: SourceConfig) -> Asset:
     return Asset(source.asset_name)
 
 
-def land_task(source: SourceConfig) -> Any:
-    """The task that lands a batch of ``source``, by its driver; the rest of the DAG is shared."""
-    if source.driver == "airbyte":
-        from sluice.ingest.airbyte.operators import AirbyteSyncOperator
-
-        return AirbyteSyncOperator(
-            task_id="land",
-            source=source.name,
-            connection_id=source.airbyte.connection_id,
-            airbyte_conn_id=source.airbyte.conn_id,
-            wait_seconds=source.airbyte.poll_seconds,
-        )
-    from sluice.ingest.operators import LocalAirbyteSyncOperator
-
-    return LocalAirbyteSyncOperator(task_id="land", source=source.name)
-
-
-def _landing_doc(source: SourceConfig) -> str:
-    if source.writes_warehouse:
-        return (
-            f"trigger a sync of Airbyte connection `{source.airbyte.connection_id}`, wait for it, and check "
-            "that the tables its Snowflake destination wrote hold the job's records"
-        )
-    if source.driver == "airbyte":
-        return (
-            f"trigger a sync of Airbyte connection `{source.airbyte.connection_id}`, wait for it, take the "
-            f"Parquet files its S3 destination wrote under `bronze/{source.name}/<stream>/airbyte/` "
-            "and check them against the job's record count"
-        )
-    return (
-        f"run `{source.connector}` from the state the previous batch saved, land the records once "
-        f"as Parquet in `bronze/{source.name}/<stream>/_sluice_batch=<batch>/`"
-    )
-
-
 def ingestion_dag(source_name: str) -> DAG:
     """The DAG of one source: land the batch, then per stream commit and load it, then
     measure it (a blocking breach holds the publish, so the transform waits)."""
     from sluice.checks.operators import BatchMetricsOperator
+    from sluice.ingest.drivers import driver_for, land_task
     from sluice.ingest.operators import BronzeCommitOperator
     from sluice.warehouse.operators import WarehouseLoadOperator
 
     source = load_source(source_name)
+    driver = driver_for(source)
     streams = ", ".join(f"`{s.name}`" for s in source.streams)
     into_lake = not source.writes_warehouse
-    doc_md = f"## Ingest `{source.name}`\n\n{source.description}\n\nEvery 6 hours: {_landing_doc(source)}"
+    doc_md = f"## Ingest `{source.name}`\n\n{source.description}\n\nEvery 6 hours: {driver.describe(source)}"
     if into_lake:
         doc_md += (
             f"; commit each stream ({streams}) by registering those files in the Delta table "

@@ -69,7 +69,7 @@ def test_ingestion_lands_then_commits_and_loads_each_stream_then_measures_and_pu
     assert tasks["metrics"]["upstream"] == ["products.load", "purchases.load", "users.load"]
     assert (tasks["metrics"]["operator"], tasks["metrics"]["pool"]) == ("BatchMetricsOperator", "sluice_warehouse")
     assert tasks["publish"]["upstream"] == ["metrics"]
-    assert tasks["land"]["operator"] == "LocalAirbyteSyncOperator"
+    assert tasks["land"]["operator"] == "LandOperator"
 
 
 @pytest.mark.parametrize("python", [VENV_BIN / "python", VENV2_BIN / "python"], ids=["airflow3", "airflow2"])

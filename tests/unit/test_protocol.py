@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from sluice.core import config
-from sluice.ingest.local.protocol import ConnectorError, configured_catalog, connector_executable, discover, read, trace_error
+from sluice.ingest.local.protocol import (
+    ConnectorError,
+    configured_catalog,
+    connector_executable,
+    discover,
+    read,
+    trace_error,
+)
 
 
 def fake_connector(tmp_path: Path, name: str, body: str) -> Path:

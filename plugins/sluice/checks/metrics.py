@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,10 +51,24 @@ CHECKSUM_DIGITS = 12
 READ_BATCH_ROWS = 65_536
 
 
+def key_expression(columns: Sequence[str], quote: Callable[[str], str]) -> str:
+    """The record key as one SQL value: its column, or its columns' text joined by ``|``
+    (null when any of them is, as a missing key is)."""
+    if len(columns) == 1:
+        return quote(columns[0])
+    nulls = " OR ".join(f"{quote(c)} IS NULL" for c in columns)
+    joined = " || '|' || ".join(f"cast({quote(c)} AS varchar)" for c in columns)
+    return f"(CASE WHEN {nulls} THEN NULL ELSE {joined} END)"
+
+
+def _key_columns(key: str | Sequence[str]) -> list[str]:
+    return [key] if isinstance(key, str) else list(key)
+
+
 def checksum_sql(column: str, source: str) -> str:
-    """``count(*)`` and an order-independent checksum of ``column`` over ``source`` (a table
-    or subquery), in SQL that DuckDB and Snowflake compute alike: the sum over rows of
-    the first :data:`CHECKSUM_DIGITS` hex digits of ``md5(cast(column as varchar))``."""
+    """``count(*)`` and an order-independent checksum of the key expression ``column`` over
+    ``source`` (a table or subquery), in SQL that DuckDB and Snowflake compute alike: the sum
+    over rows of the first :data:`CHECKSUM_DIGITS` hex digits of ``md5(cast(column as varchar))``."""
     digits = " + ".join(
         f"(position(substr(m, {i + 1}, 1) in '0123456789abcdef') - 1) * {16 ** (CHECKSUM_DIGITS - 1 - i)}"
         for i in range(CHECKSUM_DIGITS)
@@ -82,7 +96,7 @@ def _key_figures(row: Sequence[Any]) -> KeyFigures:
     return KeyFigures(int(rows), int(keys or 0), int(distinct or 0), int(checksum or 0))
 
 
-def lake_key_figures(table: Any, batch: str, key: str) -> KeyFigures:
+def lake_key_figures(table: Any, batch: str, key: str | Sequence[str]) -> KeyFigures:
     """:class:`KeyFigures` of the bronze table's partition ``batch``, computed by an
     in-memory DuckDB over the key column, read in bounded batches."""
     import duckdb
@@ -92,16 +106,17 @@ def lake_key_figures(table: Any, batch: str, key: str) -> KeyFigures:
     from sluice.warehouse.target import DuckDB
 
     dataset = table.to_pyarrow_dataset(partitions=[(BATCH_COLUMN, "=", batch)])
-    batch_keys = dataset.scanner(columns=[key], batch_size=READ_BATCH_ROWS).to_reader()  # noqa: F841 (read by DuckDB)
+    columns = _key_columns(key)
+    batch_keys = dataset.scanner(columns=columns, batch_size=READ_BATCH_ROWS).to_reader()  # noqa: F841 (read by DuckDB)
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{config.duckdb_memory_limit()}'")
-        return _key_figures(con.execute(checksum_sql(DuckDB().quote(key), "batch_keys")).fetchone())
+        return _key_figures(con.execute(checksum_sql(key_expression(columns, DuckDB().quote), "batch_keys")).fetchone())
     finally:
         con.close()
 
 
-def warehouse_key_figures(connection: Any, relation: str, batch: str, key: str) -> KeyFigures:
+def warehouse_key_figures(connection: Any, relation: str, batch: str, key: str | Sequence[str]) -> KeyFigures:
     """:class:`KeyFigures` of ``batch`` in the warehouse's bronze ``relation``."""
     from sluice.lake.files import BATCH_COLUMN
     from sluice.warehouse.target import current
@@ -112,7 +127,7 @@ def warehouse_key_figures(connection: Any, relation: str, batch: str, key: str) 
     rows = f"(SELECT * FROM {relation} WHERE {quote(BATCH_COLUMN)} = '{batch}') AS batch_rows"
     cursor = connection.cursor()
     try:
-        cursor.execute(checksum_sql(quote(key), rows))
+        cursor.execute(checksum_sql(key_expression(_key_columns(key), quote), rows))
         return _key_figures(cursor.fetchone())
     finally:
         cursor.close()
@@ -263,7 +278,7 @@ def _judge_nulls(out: StreamBatch, nulls: Mapping[str, int], rows: int, threshol
 
 def _judge_duplicates(out: StreamBatch, figures: KeyFigures, stream: Any) -> None:
     duplicates = figures.keys - figures.distinct
-    detail = f"{duplicates:,} row(s) repeat a record key ({stream.record_key}) of the batch"
+    detail = f"{duplicates:,} row(s) repeat a record key ({stream.key_name}) of the batch"
     out.judge("uniqueness", "duplicate_keys", duplicates, stream.checks.uniqueness, detail)
 
 

@@ -110,8 +110,9 @@ def erasure_salt() -> bytes:
     return path.read_text().strip().encode()
 
 
-def _number(var: str, default: float, low: float, high: float, unit: str) -> float:
-    """``var`` as a number in [low, high], or ``default`` when unset; a clear error otherwise."""
+def _number(var: str, default: float, low: float, high: float, unit: str, *, zero: bool = True) -> float:
+    """``var`` as a number in [low, high] (above 0 when not ``zero``), or ``default`` when
+    unset; a clear error otherwise."""
     text = os.environ.get(var)
     if not text:
         return default
@@ -119,8 +120,9 @@ def _number(var: str, default: float, low: float, high: float, unit: str) -> flo
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not low <= value <= high:
-        raise ValueError(f"{var}={text!r}: expected a number of {unit} from {low:g} to {high:g}")
+    if not (low <= value <= high and (zero or value > 0)):
+        span = f"from {low:g}" if zero else "above 0"
+        raise ValueError(f"{var}={text!r}: expected a number of {unit} {span} to {high:g}")
     return value
 
 
@@ -229,9 +231,9 @@ def slack_owner() -> str | None:
 
 def slack_timeout_seconds() -> float:
     """Longest a Slack call may hold up a task (default 2)."""
-    return _number("SLUICE_SLACK_TIMEOUT_SECONDS", 2.0, 0.001, 60, "seconds")
+    return _number("SLUICE_SLACK_TIMEOUT_SECONDS", 2.0, 0, 60, "seconds", zero=False)
 
 
 def batch_late_hours() -> float:
     """How long after its interval ended a batch may still be running before it is late."""
-    return _number("SLUICE_BATCH_LATE_HOURS", 5.0, 0.001, 24 * 7, "hours")
+    return _number("SLUICE_BATCH_LATE_HOURS", 5.0, 0, 24 * 7, "hours", zero=False)

@@ -37,7 +37,9 @@ class SourceConfigError(ValueError):
 class StreamConfig:
     """One stream of a source.
 
-    :param record_key: the column that identifies a record
+    :param record_key: the columns whose values together identify a record (one, or several:
+        an export keyed by project and engagement, a table's composite primary key); a
+        declaration names one column or a list
     :param cursor_field: the column incremental syncs resume from
     :param subject_key: the column that identifies the person a record is about (the
         erasure index is kept on it)
@@ -49,12 +51,23 @@ class StreamConfig:
     """
 
     name: str
-    record_key: str
+    record_key: tuple[str, ...]
     cursor_field: str | None = None
     subject_key: str | None = None
     identifiers: tuple[tuple[str, str], ...] = ()
     pii: tuple[str, ...] = ()
     checks: StreamChecks = DEFAULTS
+
+    def __post_init__(self) -> None:
+        key = (self.record_key,) if isinstance(self.record_key, str) else tuple(self.record_key)
+        if not key or not all(key):
+            raise SourceConfigError(f"stream {self.name!r}: record_key names no column")
+        object.__setattr__(self, "record_key", key)
+
+    @property
+    def key_name(self) -> str:
+        """The record key as people read it: ``id``, or ``project_id, engagement_id``."""
+        return ", ".join(self.record_key)
 
     @property
     def identifier_types(self) -> dict[str, str]:
@@ -198,7 +211,7 @@ def _schema() -> dict[str, Any]:
         model_config = ConfigDict(extra="forbid", frozen=True)
 
     class Stream(Strict):
-        record_key: name
+        record_key: name | Annotated[list[name], Field(min_length=1)]
         cursor_field: str | None = None
         subject_key: str | None = None
         identifiers: dict[str, name] | None = None

@@ -1,6 +1,6 @@
 """The one pipeline after landing: every driver's published landing enters the lake here.
 
-A driver ends at a landing manifest (:mod:`sluice.ingest.driver`). From there each stream
+A driver ends at a landing manifest (:mod:`sluice.ingest.contract`). From there each stream
 of the batch goes the same way, whichever driver landed it:
 
 1. its files are registered as the batch's partition of the bronze table, in one
@@ -22,6 +22,7 @@ from typing import Any
 from sluice.core import config
 from sluice.core.batch import batch_start
 from sluice.core.sources import StreamConfig
+from sluice.ingest.contract import check_landing
 from sluice.ingest.landing import read_manifest
 from sluice.lake.bronze import register_files
 from sluice.lake.index import index_batch
@@ -70,5 +71,6 @@ def commit_batch(source: str, stream: StreamConfig, batch: str, lake: Lake | Non
     batch_start(batch)
     lake = lake or open_lake()
     manifest = read_manifest(lake, source, stream.name, batch)
+    check_landing(manifest)
     files = [lake.path(name) for name in manifest["files"]]
     return commit_files(lake, source, stream, batch, files, landed_rows=manifest["landed"])

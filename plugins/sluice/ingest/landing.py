@@ -300,15 +300,17 @@ class _StreamWriter:
     def _write_buffer(self, buffer: _Buffer) -> None:
         table, rows = self._build_isolating_bad_rows(buffer)
         key = self.stream.record_key
-        if key not in table.column_names:
+        if not set(key) <= set(table.column_names):
             missing = rows
         else:
-            null_keys = pc.is_null(table.column(key)).to_numpy(zero_copy_only=False)
-            missing = [rows[i] for i in null_keys.nonzero()[0]]
+            null_keys = pc.is_null(table.column(key[0]))
+            for column in key[1:]:
+                null_keys = pc.or_(null_keys, pc.is_null(table.column(column)))
+            missing = [rows[i] for i in null_keys.to_numpy(zero_copy_only=False).nonzero()[0]]
             if missing:
-                table = table.filter(pc.invert(pc.is_null(table.column(key))))
+                table = table.filter(pc.invert(null_keys))
         for i in missing:
-            reason = f"record key {key!r} is missing"
+            reason = f"record key {self.stream.key_name!r} is missing"
             self.quarantine.add(buffer.raw_ids[i], buffer.emitted[i], reason, buffer.data[i])
         keep = sorted(set(rows) - set(missing))
         columns = {

@@ -48,7 +48,7 @@ class BronzeCommitError(RuntimeError):
 
 def declared_keys(stream: StreamConfig) -> dict[str, str]:
     """Table properties naming the stream's keys (``sluice.*``)."""
-    properties = {"sluice.recordKey": stream.record_key}
+    properties = {"sluice.recordKey": ",".join(stream.record_key)}
     if stream.subject_key:
         properties["sluice.subjectKey"] = stream.subject_key
     if stream.cursor_field:
@@ -56,7 +56,7 @@ def declared_keys(stream: StreamConfig) -> dict[str, str]:
     return properties
 
 
-def min_max_columns(schema: pa.Schema, record_key: str) -> list[str]:
+def min_max_columns(schema: pa.Schema, record_key: Sequence[str]) -> list[str]:
     """Top-level columns whose minimum and maximum go into the statistics.
 
     Numbers, booleans, dates, zoned timestamps and the record key. Never other strings:
@@ -66,7 +66,7 @@ def min_max_columns(schema: pa.Schema, record_key: str) -> list[str]:
 
     def fits(field: pa.Field) -> bool:
         t = field.type
-        if field.name == record_key:
+        if field.name in record_key:
             return True
         if pa.types.is_timestamp(t):
             return t.tz is not None
