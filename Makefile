@@ -41,7 +41,7 @@ $(VENV2)/.installed: requirements-airflow2-dev.txt | $(UV)
 	touch $@
 
 .PHONY: install connectors dbt-manifest dbt-docs airflow-home setup
-install: $(VENV)/.installed  ## the platform's virtualenv (Airflow 3, providers, dbt, Cosmos)
+install: $(VENV)/.installed  ## the development virtualenv (the Airflow 3 stack with test and lint tools)
 connectors: $(CONNECTORS)  ## one virtualenv per Airbyte connector
 dbt-manifest: dbt_project/target/manifest.json  ## parse the dbt project (Cosmos renders from it)
 
