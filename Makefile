@@ -61,6 +61,11 @@ $(AIRFLOW_HOME)/.ready: $(VENV)/.installed include/airflow/pools.json
 
 setup: install connectors dbt-manifest airflow-home
 
+# Test workers (pytest-xdist): a module's tests stay on one worker (tests/conftest.py);
+# the end-to-end runs mostly wait on Airflow, so two workers overlap them on two cores.
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
 .PHONY: run up backfill test test-fast bench lint clean
 run: setup  ## run one complete 6-hour batch through every platform DAG (BATCH=... to choose, DAG=... for one)
 	$(BIN)/python include/scripts/run_batch.py $(if $(BATCH),--batch $(BATCH)) $(if $(DAG),--dag $(DAG))
@@ -73,10 +78,10 @@ backfill: setup  ## make backfill START=2026-11-20 END=2026-11-21 (END exclusive
 	$(BIN)/python include/scripts/backfill.py $(if $(DAG),--dag $(DAG)) --start $(START) --end $(END)
 
 test: setup $(VENV2)/.installed  ## the whole test suite (Airflow 3 and Airflow 2.11)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: setup $(VENV2)/.installed  ## everything but the end-to-end runs and radosgw (about 5 minutes on 2 cores)
-	$(BIN)/python -m pytest -m "not e2e and not s3" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not e2e and not s3" $(XDIST) $(PYTEST_ARGS)
 
 bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only landing" for one)
 	$(BIN)/python bench/run.py --output bench/results.json $(BENCH_ARGS)

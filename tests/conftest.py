@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,11 @@ from slack_receiver import SlackReceiver
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="sluice-tests-"))
 os.environ.update(isolated_environment(SESSION_DIR / "airflow", SESSION_DIR / "data"))
 sys.path.insert(0, str(ROOT / "plugins"))
+#: pytest-xdist's worker (gw0, gw1, ...), None in a run without workers. Each worker has its
+#: own SESSION_DIR (Airflow home, servers); RUN_DIR is shared by every process of the run.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+RUN_DIR = Path(tempfile.gettempdir()) / f"sluice-run-{os.environ['PYTEST_XDIST_TESTRUNUID']}" if WORKER else SESSION_DIR
+RUN_DIR.mkdir(exist_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -124,29 +130,46 @@ def lake(request: pytest.FixtureRequest, lake_root: Path, monkeypatch: pytest.Mo
     return open_lake(use_bucket(request.getfixturevalue("moto_s3"), monkeypatch))
 
 
-_background: dict[str, object] = {}
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``), a module's tests stay on one worker, so its
+    module fixtures are made once, unless a test names a group of its own."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the slow Airflow 2.11 backfill early, so it overlaps the rest of the suite."""
-    if session.config.option.collectonly:
+    """Start the slow Airflow 2.11 backfill early, so it overlaps the rest of the suite: in
+    one process of the run (the first worker), for whichever worker runs its test."""
+    if session.config.option.collectonly or WORKER not in (None, "gw0"):
         return
     if any(item.get_closest_marker("airflow2") for item in session.items):
         from e2e import airflow2
 
-        _background["airflow2"] = airflow2.start(SESSION_DIR / "airflow2")
+        airflow2.start(RUN_DIR / "airflow2")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    backfill = _background.get("airflow2")
+    """The run's last process to finish (the xdist controller, or the only process) stops it."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from e2e.airflow2 import Backfill
+
+    backfill = Backfill.load(RUN_DIR / "airflow2")
     if backfill is not None:
         backfill.stop()
+    if WORKER is None and RUN_DIR != SESSION_DIR:
+        shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def airflow2_backfill():
-    """The background Airflow 2.11 backfill (started at collection), once finished."""
-    backfill = _background.get("airflow2")
+    """The background Airflow 2.11 backfill (started at collection), to wait for."""
+    from e2e.airflow2 import Backfill
+
+    deadline = time.monotonic() + 60  # the first worker may still be starting it
+    while (backfill := Backfill.load(RUN_DIR / "airflow2")) is None and WORKER and time.monotonic() < deadline:
+        time.sleep(0.5)
     if backfill is None:
         pytest.fail("the Airflow 2.11 backfill was not started: mark the test with @pytest.mark.airflow2")
     return backfill

@@ -11,11 +11,14 @@ that test collects the result.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,20 +46,50 @@ FROM tries a JOIN tries b
 
 @dataclass
 class Backfill:
-    process: subprocess.Popen
-    data_dir: Path
-    log_path: Path
+    """A backfill running in the background, known by its folder: any process of the test
+    run (each pytest-xdist worker) can wait for it; the process that started it stops it."""
+
+    root: Path
+    pid: int
     postgres_dir: Path
 
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "backfill.log"
+
     def wait(self, timeout: float) -> tuple[int, str]:
-        returncode = self.process.wait(timeout=timeout)
-        return returncode, self.log_path.read_text()
+        """The backfill's exit status and log, once it has ended (its script writes the status last)."""
+        status = self.root / "returncode"
+        deadline = time.monotonic() + timeout
+        while not status.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Airflow 2.11 backfill did not end within {timeout:.0f} s")
+            time.sleep(1)
+        return int(status.read_text()), self.log_path.read_text()
+
+    def save(self) -> None:
+        (self.root / "backfill.json").write_text(json.dumps({"pid": self.pid, "postgres_dir": str(self.postgres_dir)}))
+
+    @classmethod
+    def load(cls, root: Path) -> Backfill | None:
+        """The backfill another process of the run started under ``root``, if any."""
+        state = root / "backfill.json"
+        if not state.exists():
+            return None
+        saved = json.loads(state.read_text())
+        return cls(root, saved["pid"], Path(saved["postgres_dir"]))
 
     def stop(self) -> None:
         """Stop the backfill if it still runs, then its PostgreSQL cluster, and remove the cluster."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+        if not (self.root / "returncode").exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                self.wait(timeout=30)
         subprocess.run(["bash", POSTGRES, "stop", self.postgres_dir], capture_output=True, timeout=90)
         shutil.rmtree(self.postgres_dir, ignore_errors=True)
 
@@ -84,6 +117,7 @@ finish() {{
     echo "--- the end of the PostgreSQL server's log ({postgres_dir}/postgres.log):"
     tail -n 40 {postgres_dir}/postgres.log
   fi
+  echo $status > {root / "returncode.part"} && mv {root / "returncode.part"} {root / "returncode"}
 }}
 trap finish EXIT
 url=$(bash {POSTGRES} start {postgres_dir}) || {{
@@ -114,4 +148,6 @@ echo "the pool {WAREHOUSE_POOL} held: its tasks ran one at a time"
         start_new_session=True,
         cwd=ROOT,
     )
-    return Backfill(process, root / "data", log_path, postgres_dir)
+    backfill = Backfill(root, process.pid, postgres_dir)
+    backfill.save()
+    return backfill

@@ -17,18 +17,10 @@ import pytest
 from airbyte_standin import AirbyteStandin
 from airflow.providers.common.compat.sdk import TaskDeferred
 
+from driver_harness import PURCHASES, USERS
 from s3servers import use_bucket
 
 BATCH = "20261120T000000Z"
-USERS = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"},
-        "email": {"type": ["null", "string"]},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
-}
-PURCHASES = {"type": "object", "properties": {"id": {"type": "integer"}, "user_id": {"type": "integer"}}}
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from driver_harness import AirbyteHarness, LocalHarness, purchases, users
 
+from driver_harness import AirbyteHarness, LocalHarness, purchases, users
 from sluice.ingest.commit import commit_batch
 from sluice.ingest.contract import ContractError, check_landing
 from sluice.ingest.landing import manifest_path
