@@ -158,8 +158,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     backfill = Backfill.load(RUN_DIR / "airflow2")
     if backfill is not None:
         backfill.stop()
-    if WORKER is None and RUN_DIR != SESSION_DIR:
-        shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
