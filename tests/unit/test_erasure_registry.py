@@ -20,11 +20,11 @@ def manifest():
 def test_every_table_holding_personal_data_is_declared_with_its_identifiers(manifest):
     tables = {(t.store, t.name): t for t in personal_tables(manifest)}
     users = tables["lake", "faker/users"]
-    assert (users.subject_key, users.columns_by_type) == ("email", {"email": ["email"], "user_id": ["id"]})
+    assert (users.subject_key, dict(users.identifiers)) == ("email", {"email": "email", "id": "user_id"})
     assert "telephone" in users.pii and ("warehouse", "bronze.faker__users") in tables
-    assert tables["lake", "faker/purchases"].columns_by_type == {"user_id": ["user_id"]}
+    assert dict(tables["lake", "faker/purchases"].identifiers) == {"user_id": "user_id"}
     marts = tables["warehouse", "marts.revenue_per_customer"]
-    assert marts.columns_by_type == {"user_id": ["customer_id"], "email": ["email"]} and marts.kind == "table"
+    assert dict(marts.identifiers) == {"customer_id": "user_id", "email": "email"} and marts.kind == "table"
     assert tables["warehouse", "bronze.stg_faker__users"].kind == "view"
     assert not any("product" in name for _, name in tables), "products hold no personal data"
 

@@ -51,14 +51,6 @@ class PersonalTable:
     pii: tuple[str, ...] = ()
     kind: str = "table"
 
-    @property
-    def columns_by_type(self) -> dict[str, list[str]]:
-        """Identifier type -> the columns holding it."""
-        by_type: dict[str, list[str]] = {}
-        for column, kind in self.identifiers:
-            by_type.setdefault(kind, []).append(column)
-        return by_type
-
 
 def stream_tables(sources: Iterable[SourceConfig]) -> list[PersonalTable]:
     """The lake and warehouse bronze tables of every stream with a subject key."""
