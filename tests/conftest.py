@@ -26,10 +26,10 @@ SESSION_DIR = Path(tempfile.mkdtemp(prefix="sluice-tests-"))
 os.environ.update(isolated_environment(SESSION_DIR / "airflow", SESSION_DIR / "data"))
 sys.path.insert(0, str(ROOT / "plugins"))
 #: pytest-xdist's worker (gw0, gw1, ...), None in a run without workers. Each worker has its
-#: own SESSION_DIR (Airflow home, servers); RUN_DIR is shared by every process of the run.
+#: own SESSION_DIR (Airflow home, servers); RUN_DIR, the first process's (the xdist
+#: controller's, whose environment the workers inherit), is shared by every process of the run.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-RUN_DIR = Path(tempfile.gettempdir()) / f"sluice-run-{os.environ['PYTEST_XDIST_TESTRUNUID']}" if WORKER else SESSION_DIR
-RUN_DIR.mkdir(exist_ok=True)
+RUN_DIR = Path(os.environ.setdefault("SLUICE_TESTS_RUN_DIR", str(SESSION_DIR)))
 
 
 @pytest.fixture(scope="session")
