@@ -61,10 +61,11 @@ $(AIRFLOW_HOME)/.ready: $(VENV)/.installed include/airflow/pools.json
 
 setup: install connectors dbt-manifest airflow-home
 
-# Test workers (pytest-xdist): a module's tests stay on one worker (tests/conftest.py);
-# the end-to-end runs mostly wait on Airflow, so two workers overlap them on two cores.
+# Test workers (pytest-xdist): a file's tests stay on one worker, so its module fixtures
+# are made once; the end-to-end runs mostly wait on Airflow, so two workers overlap them
+# on two cores. (--dist loadgroup does not group on pytest 9.2: pytest-dev/pytest-xdist#1386.)
 TEST_WORKERS ?= 2
-XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: run up backfill test test-fast bench lint clean
 run: setup  ## run one complete 6-hour batch through every platform DAG (BATCH=... to choose, DAG=... for one)

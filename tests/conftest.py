@@ -130,14 +130,6 @@ def lake(request: pytest.FixtureRequest, lake_root: Path, monkeypatch: pytest.Mo
     return open_lake(use_bucket(request.getfixturevalue("moto_s3"), monkeypatch))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``), a module's tests stay on one worker, so its
-    module fixtures are made once, unless a test names a group of its own."""
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow Airflow 2.11 backfill early, so it overlaps the rest of the suite: in
     one process of the run (the first worker), for whichever worker runs its test."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import pickle
 import shutil
 import sqlite3
 import subprocess
@@ -23,17 +22,13 @@ from pathlib import Path
 import duckdb
 import pytest
 from deltalake import DeltaTable
-from filelock import FileLock
 
-from conftest import RUN_DIR
 from e2e.snapshot import differences, snapshot
 from environment import ROOT, VENV_BIN, isolated_environment
 from s3servers import use_bucket
 from sluice.lake.storage import open_lake
 
-#: the tests of the one-by-one day share its Airflow home and data: one worker runs them in
-#: order; the two backfills compare with its snapshot from wherever they run (RUN_DIR)
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("slice")]
+pytestmark = pytest.mark.e2e
 BATCH_STARTS = ["2026-11-20T00:00", "2026-11-20T06:00", "2026-11-20T12:00", "2026-11-20T18:00"]
 BATCH_IDS = ["20261120T000000Z", "20261120T060000Z", "20261120T120000Z", "20261120T180000Z"]
 
@@ -111,28 +106,13 @@ def assert_one_honest_run_per_interval(airflow_home: Path, starts: list[str]) ->
             assert timedelta(0) < run["end_date"] - run["start_date"] < timedelta(minutes=15), (dag_id, run)
 
 
-SHARED_SNAPSHOT = RUN_DIR / "one-by-one.pickle"
-
-
 @pytest.fixture(scope="module")
 def one_by_one(airflow_db, tmp_path_factory):
-    """The day run batch by batch, in order, as ``make run`` runs a batch; its snapshot is
-    also left in the run's folder for the backfill tests of other workers."""
-    with FileLock(f"{SHARED_SNAPSHOT}.lock"):
-        data = tmp_path_factory.mktemp("one-by-one")
-        env = isolated_environment(Path(os.environ["AIRFLOW_HOME"]), data)
-        outputs = [run_batch(env, start) for start in BATCH_STARTS]
-        picture = snapshot(data)
-        SHARED_SNAPSHOT.write_bytes(pickle.dumps(picture))
-    return {"env": env, "data": data, "outputs": outputs, "snapshot": picture}
-
-
-def one_by_one_snapshot(request: pytest.FixtureRequest) -> dict:
-    """The one-by-one day's snapshot: made by another worker (waiting while it runs), or here."""
-    with FileLock(f"{SHARED_SNAPSHOT}.lock"):
-        if SHARED_SNAPSHOT.exists():
-            return pickle.loads(SHARED_SNAPSHOT.read_bytes())
-    return request.getfixturevalue("one_by_one")["snapshot"]
+    """The day run batch by batch, in order, as ``make run`` runs a batch."""
+    data = tmp_path_factory.mktemp("one-by-one")
+    env = isolated_environment(Path(os.environ["AIRFLOW_HOME"]), data)
+    outputs = [run_batch(env, start) for start in BATCH_STARTS]
+    return {"env": env, "data": data, "outputs": outputs, "snapshot": snapshot(data)}
 
 
 def test_a_batch_reports_what_it_landed_and_where(one_by_one):
@@ -224,9 +204,8 @@ def test_a_failing_model_fails_its_task_and_stops_only_what_depends_on_it(one_by
 
 
 @pytest.mark.s3
-@pytest.mark.xdist_group("slice_s3")
 def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by_one(
-    request, tmp_path, radosgw, monkeypatch, slack
+    one_by_one, tmp_path, radosgw, monkeypatch, slack
 ):
     """The same day backfilled with the whole lake on S3 (radosgw), reached through an
     Airflow AWS connection: the same lake contents and tables as the local lake's. Every
@@ -253,12 +232,11 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
     output = backfill(env, "2026-11-20", "2026-11-21")
     assert output.count("  success") == 8  # both DAGs, four intervals each
     assert not (tmp_path / "data" / "lake").exists(), "nothing of the lake went to the local folder"
-    expected = one_by_one_snapshot(request)
-    assert differences(expected, snapshot(tmp_path / "data", lake)) == []
+    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data", lake)) == []
     # a manual run after the backfill reruns its interval in place: the same run, started again
     before = dag_runs(tmp_path / "airflow", "ingest_faker")
     assert f"Lake:      {root}" in run_batch(env, BATCH_STARTS[1])
-    assert differences(expected, snapshot(tmp_path / "data", lake)) == []
+    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data", lake)) == []
     assert_one_honest_run_per_interval(tmp_path / "airflow", BATCH_STARTS)
     for start in BATCH_STARTS:
         assert_transform_built(tmp_path / "airflow", start)
@@ -274,9 +252,8 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
 
 
 @pytest.mark.airflow2
-@pytest.mark.xdist_group("slice_airflow2")
-def test_airflow2_backfill_equals_running_the_batches_one_by_one(request, airflow2_backfill):
+def test_airflow2_backfill_equals_running_the_batches_one_by_one(one_by_one, airflow2_backfill):
     returncode, log = airflow2_backfill.wait(timeout=1800)
     assert returncode == 0, log[-4000:]
     assert log.count("on Airflow 2.11") == 2 and log.count("all runs succeeded") == 2
-    assert differences(one_by_one_snapshot(request), snapshot(airflow2_backfill.data_dir)) == []
+    assert differences(one_by_one["snapshot"], snapshot(airflow2_backfill.data_dir)) == []
