@@ -81,7 +81,7 @@ backfill: setup  ## make backfill START=2026-11-20 END=2026-11-21 (END exclusive
 test: setup $(VENV2)/.installed  ## the whole test suite (Airflow 3 and Airflow 2.11)
 	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
-test-fast: setup $(VENV2)/.installed  ## everything but the end-to-end runs and radosgw (about 5 minutes on 2 cores)
+test-fast: setup $(VENV2)/.installed  ## everything but the end-to-end runs and radosgw (about 3 minutes on 2 cores)
 	$(BIN)/python -m pytest -m "not e2e and not s3" $(XDIST) $(PYTEST_ARGS)
 
 bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only landing" for one)
