@@ -16,7 +16,7 @@ class AirbyteDriver(Driver):
     name = "airbyte"
 
     def describe(self, source: SourceConfig) -> str:
-        connection = source.airbyte.connection_id if source.airbyte else "?"
+        connection = source.airbyte.connection_id  # the declaration's schema requires it
         if source.writes_warehouse:
             return (
                 f"trigger a sync of Airbyte connection `{connection}`, wait for it, and check "
@@ -40,12 +40,13 @@ class AirbyteDriver(Driver):
     def land_task(self, source: SourceConfig, task_id: str = "land", **kwargs: Any) -> Any:
         from sluice.ingest.airbyte.operators import AirbyteSyncOperator
 
+        # passed, not looked up by the operator: the declaration is read once per DAG parse
         declared = source.airbyte
         return AirbyteSyncOperator(
             task_id=task_id,
             source=source.name,
-            connection_id=declared.connection_id if declared else None,
-            airbyte_conn_id=declared.conn_id if declared else None,
-            wait_seconds=declared.poll_seconds if declared else 30,
+            connection_id=declared.connection_id,
+            airbyte_conn_id=declared.conn_id,
+            wait_seconds=declared.poll_seconds,
             **kwargs,
         )

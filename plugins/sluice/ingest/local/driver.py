@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.core.sources import SourceConfig
-from sluice.ingest.contract import ContractError, Driver
+from sluice.ingest.contract import Driver
 from sluice.lake.storage import Lake
 
 
@@ -21,13 +21,10 @@ class LocalDriver(Driver):
         )
 
     def land(self, source: SourceConfig, batch: str, lake: Lake) -> dict[str, dict[str, Any]]:
-        from sluice.core.compat import get_connection
+        from airflow.providers.common.compat.sdk import BaseHook
+
         from sluice.ingest.local.sync import sync_batch
 
-        secret = None
-        if source.connection_id:
-            connection = get_connection(source.connection_id)
-            if connection is None:
-                raise ContractError(f"source {source.name}: no Airflow connection {source.connection_id!r}")
-            secret = connection.extra_dejson
+        # a missing connection is Airflow's own error, naming it
+        secret = BaseHook.get_connection(source.connection_id).extra_dejson if source.connection_id else None
         return sync_batch(source, batch, secret_config=secret, lake=lake)
