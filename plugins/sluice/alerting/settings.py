@@ -24,8 +24,8 @@ def timeout_seconds() -> float:
     try:
         return config.slack_timeout_seconds()
     except ValueError as error:
-        log.error("%s: using 2 seconds", error)
-        return 2.0
+        log.error("%s: using %s seconds", error, config.SLACK_TIMEOUT_SECONDS)
+        return config.SLACK_TIMEOUT_SECONDS
 
 
 def late_after() -> timedelta:

@@ -229,9 +229,12 @@ def slack_owner() -> str | None:
     return os.environ.get("SLUICE_SLACK_OWNER") or None
 
 
+SLACK_TIMEOUT_SECONDS = 2.0
+
+
 def slack_timeout_seconds() -> float:
-    """Longest a Slack call may hold up a task (default 2)."""
-    return _number("SLUICE_SLACK_TIMEOUT_SECONDS", 2.0, 0, 60, "seconds", zero=False)
+    """Longest a Slack call may hold up a task."""
+    return _number("SLUICE_SLACK_TIMEOUT_SECONDS", SLACK_TIMEOUT_SECONDS, 0, 60, "seconds", zero=False)
 
 
 def batch_late_hours() -> float:

@@ -46,6 +46,6 @@ def commit_with_retry(attempt: Callable[[int], T], what: str, attempts: int = CO
         except Exception as error:
             if not lost_race(error) or number == attempts - 1:
                 raise
-            log.info("%s: a concurrent commit came first (%s); trying again", what, error or type(error).__name__)
+            log.info("%s: a concurrent commit came first (%s); trying again", what, error)
             time.sleep(random.uniform(0.01, 0.05) * 2**number)
     raise AssertionError("unreachable")
