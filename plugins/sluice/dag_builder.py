@@ -185,7 +185,7 @@ def transform_dag() -> DAG:
     from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 
     from sluice.checks.freshness import FRESHNESS_TASK_ID
-    from sluice.checks.operators import AccuracyCheckOperator, FreshnessCheckOperator
+    from sluice.checks.operators import FreshnessCheckOperator, ModelFreshnessOperator
     from sluice.core.sources import source_names
     from sluice.transform.cosmos import dbt_task_group
 
@@ -197,8 +197,9 @@ def transform_dag() -> DAG:
         "followed by its tests; incremental models process only this run's batch window.\n\n"
         "First, `freshness` checks every bronze table against its dbt source's freshness SLA, in "
         "the warehouse and the lake: what is built from a table past `error_after` is left out of "
-        "the build and its tasks are skipped, saying which table is late by how much. After the "
-        "build, `accuracy` compares the totals declared in dbt models' `meta.accuracy` across layers."
+        "the build and its tasks are skipped, saying which table is late by how much. Totals that "
+        "must agree across layers are dbt tests of the models (`totals_agree`); after the build, "
+        "`model_freshness` records the age of the built models' newest rows."
     )
     with platform_dag(
         TRANSFORM_DAG_ID,
@@ -220,14 +221,13 @@ def transform_dag() -> DAG:
             for source in sources
         ]
         freshness = FreshnessCheckOperator(task_id=FRESHNESS_TASK_ID, fail_on_error=False, pool=config.WAREHOUSE_POOL)
-        accuracy = AccuracyCheckOperator(
-            task_id="accuracy",
-            freshness_task_id=FRESHNESS_TASK_ID,
+        model_freshness = ModelFreshnessOperator(
+            task_id="model_freshness",
             pool=config.WAREHOUSE_POOL,
             # models skipped on stale input do not hold the checks of the others
             trigger_rule="none_failed",
         )
-        waits >> freshness >> dbt_task_group(freshness_task_id=FRESHNESS_TASK_ID) >> accuracy
+        waits >> freshness >> dbt_task_group(freshness_task_id=FRESHNESS_TASK_ID) >> model_freshness
     return dag
 
 

@@ -127,12 +127,12 @@ def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependenc
     assert "dbt.fct_purchases.test" in tasks["dbt.revenue_per_customer.run"]["upstream"]
     # a retried build would be skipped by Cosmos: the model tasks retry, each running its model
     assert build["retries"] == 0 and tasks["dbt.dim_customers.run"]["retries"] >= 2
-    # accuracy across layers once the models are built, skipped ones included
-    assert "dbt.revenue_per_customer.test" in tasks["accuracy"]["upstream"]
-    assert tasks["accuracy"]["trigger_rule"] == "none_failed"
+    # the built models' freshness once they are built, skipped ones included
+    assert "dbt.revenue_per_customer.test" in tasks["model_freshness"]["upstream"]
+    assert tasks["model_freshness"]["trigger_rule"] == "none_failed"
     # only the build and the checks (which record into ops.batch_metrics) write to the warehouse
     writers = [task_id for task_id, task in tasks.items() if task["pool"] == "sluice_warehouse"]
-    assert sorted(writers) == ["accuracy", "dbt.dbt_producer_watcher", "freshness"]
+    assert sorted(writers) == ["dbt.dbt_producer_watcher", "freshness", "model_freshness"]
 
 
 def test_cluster_policy_rejects_a_dag_that_breaks_the_conventions(tmp_path):

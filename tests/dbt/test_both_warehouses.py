@@ -32,13 +32,18 @@ BATCH = "20261120T000000Z"
 WINDOW = {"SLUICE_BATCH_START": BATCH, "SLUICE_BATCH_END": "20261120T060000Z"}
 
 
-def dbt_build(env: dict[str, str], work: Path, *args: str) -> dict[str, str]:
-    """``dbt build``; the status of every node it ran, by unique id."""
+def dbt_run(env: dict[str, str], work: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """A dbt command (``build``, ``test`` ...); its process and the status of every node it ran."""
     env = {**os.environ, **env, **WINDOW, "DBT_TARGET_PATH": str(work / "target"), "DBT_LOG_PATH": str(work / "logs")}
-    command = [str(DBT), "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), *args]
+    command = [str(DBT), *args[:1], "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), *args[1:]]
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    statuses = {result["unique_id"]: result["status"] for result in results}
+    return proc, {result["unique_id"]: result["status"] for result in results}
+
+
+def dbt_build(env: dict[str, str], work: Path, *args: str) -> dict[str, str]:
+    """``dbt build``, which must pass; the status of every node it ran, by unique id."""
+    proc, statuses = dbt_run(env, work, "build", *args)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return statuses
 
@@ -71,7 +76,17 @@ def builds(tmp_path_factory, fakesnow_server):
         snowflake_load.load_batch(source.name, stream.name, BATCH, connection, lake)
     snow_env = dbt_env(fakesnow_server, database)
     snow = dbt_build(snow_env, work / "snowflake", "--exclude-resource-type", "unit_test")
-    yield {"work": work, "duckdb": duck, "snowflake": snow, "warehouse": warehouse, "connection": connection}
+    yield {
+        "work": work,
+        "duckdb": duck,
+        "snowflake": snow,
+        "warehouse": warehouse,
+        "connection": connection,
+        "env": {
+            "duckdb": {"SLUICE_WAREHOUSE": "duckdb", "SLUICE_WAREHOUSE_PATH": str(warehouse)},
+            "snowflake": snow_env,
+        },
+    }
     connection.close()
 
 
@@ -102,6 +117,40 @@ def test_every_model_holds_the_same_rows_on_both(builds):
     cursor.execute("SELECT sum(gross_revenue) FROM marts.revenue_per_customer")
     (revenue_snowflake,) = cursor.fetchone()
     assert float(revenue_duckdb) == pytest.approx(float(revenue_snowflake), abs=0.01)
+
+
+REVENUE_AGREES = "revenue_per_customer_gross_revenue_agrees_with_fct_purchases"
+
+
+def execute(builds, target: str, sql: str) -> list[tuple]:
+    """``sql`` on one of the builds' warehouses (DuckDB's file is opened and closed again: dbt needs it)."""
+    if target == "snowflake":
+        cursor = builds["connection"].cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+    with duckdb.connect(str(builds["warehouse"])) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("target", ["duckdb", "snowflake"])
+def test_a_mart_that_disagrees_with_gold_fails_its_totals_test_and_keeps_both_totals(builds, target):
+    """The ``totals_agree`` test of ``revenue_per_customer``: gross revenue against the fact table."""
+    work = builds["work"] / f"{target}-totals"
+    shift = "UPDATE marts.revenue_per_customer SET gross_revenue = gross_revenue {} 1000 WHERE purchases > 0"
+    execute(builds, target, shift.format("+"))
+    try:
+        proc, statuses = dbt_run(builds["env"][target], work, "test", "--select", REVENUE_AGREES)
+        assert proc.returncode == 1 and list(statuses.values()) == ["fail"], proc.stdout[-3000:]
+        # the failing row stays readable in the warehouse: both totals and how far apart
+        (total, compare_total, difference), *more = execute(
+            builds, target, f"SELECT * FROM dbt_test__audit.{REVENUE_AGREES}"
+        )
+        assert not more and total > compare_total > 0
+        assert difference == pytest.approx((total - compare_total) / compare_total) and difference > 0.000001
+    finally:
+        execute(builds, target, shift.format("-"))
+    proc, statuses = dbt_run(builds["env"][target], work, "test", "--select", REVENUE_AGREES)
+    assert proc.returncode == 0 and list(statuses.values()) == ["pass"], proc.stdout[-3000:]
 
 
 def test_on_snowflake_an_erasure_leaves_no_row_of_the_person_in_any_layer(builds):

@@ -358,3 +358,25 @@ def test_parse_writes_manifest_with_all_layers(tmp_path: Path) -> None:
         "test_customers_backfill_does_not_overwrite_newer_version",
         "test_revenue_per_customer_arithmetic",
     } <= unit_tests
+
+
+def test_a_totals_test_missing_an_argument_fails_naming_it(tmp_path: Path) -> None:
+    import shutil
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    declaration = project / "models" / "marts" / "revenue_per_customer.yml"
+    text = declaration.read_text()
+    line = next(line for line in text.splitlines() if "compare_total: sum(case" in line)
+    declaration.write_text(text.replace(line + "\n", "", 1))
+    proc = subprocess.run(
+        [str(DBT), "compile", "--select", "test_name:totals_agree", "--project-dir", str(project)]
+        + ["--profiles-dir", str(project)],
+        env=dbt_env(tmp_path / "wh.duckdb", tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "totals_agree needs the argument compare_total" in proc.stdout
+    assert "models/marts/revenue_per_customer.yml" in proc.stdout

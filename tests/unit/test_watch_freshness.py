@@ -196,18 +196,18 @@ def test_the_lake_is_as_fresh_as_its_last_commit_with_data(manifest, tmp_path):
 
 
 STALE_DAG = '''
-"""Airflow DAG: a transform on stale input (freshness, the dbt group, accuracy, as transform_dag wires them)."""
+"""Airflow DAG: a transform on stale input (freshness, the dbt group, model freshness, as transform_dag wires them)."""
 from sluice.core import config
 from sluice.dag_builder import platform_dag
 from sluice.transform.cosmos import dbt_task_group
-from sluice.checks.operators import AccuracyCheckOperator, FreshnessCheckOperator
+from sluice.checks.operators import FreshnessCheckOperator, ModelFreshnessOperator
 
 with platform_dag("stale_probe", doc_md="Transform on stale input.", tags=["test"], schedule=None) as dag:
     freshness = FreshnessCheckOperator(task_id="freshness", fail_on_error=False, pool=config.WAREHOUSE_POOL)
-    accuracy = AccuracyCheckOperator(
-        task_id="accuracy", freshness_task_id="freshness", pool=config.WAREHOUSE_POOL, trigger_rule="none_failed"
+    model_freshness = ModelFreshnessOperator(
+        task_id="model_freshness", pool=config.WAREHOUSE_POOL, trigger_rule="none_failed"
     )
-    freshness >> dbt_task_group(freshness_task_id="freshness") >> accuracy
+    freshness >> dbt_task_group(freshness_task_id="freshness") >> model_freshness
 '''
 
 
@@ -239,7 +239,7 @@ def test_a_stale_input_is_left_out_of_the_transform_and_the_rest_is_built(airflo
         assert tasks[f"dbt.{model}.run"] == "skipped", (model, tasks)
     for model in ("stg_faker__purchases", "purchases", "stg_faker__products", "dim_products", "fct_purchases"):
         assert tasks[f"dbt.{model}.run"] == "success" and tasks[f"dbt.{model}.test"] == "success", (model, tasks)
-    assert tasks["accuracy"] == "success"
+    assert tasks["model_freshness"] == "success"
     assert "'--exclude', 'resource_type:unit_test source:faker.faker__users+'" in output
     assert "not built on stale input: bronze.faker__users is stale: warehouse: newest row loaded 13 h" in output
 

@@ -18,7 +18,6 @@ from watch_batch import FAKER_BATCH, FAKER_COUNT, StatsdReceiver, airflow_enviro
 
 from environment import VENV2_BIN
 from sluice.checks import results as results_table
-from sluice.checks.accuracy import accuracy_rules, check_accuracy
 from sluice.checks.metrics import lake_key_figures, measure_batch, measure_stream, warehouse_key_figures, z_score
 from sluice.checks.report import report
 from sluice.checks.results import CheckResult
@@ -331,51 +330,6 @@ def test_volume_is_a_z_score_over_the_training_period(local_lake):
     anomaly = figures["volume/z_score"]
     assert (anomaly.status, anomaly.blocking, anomaly.threshold) == ("error", True, 3.0)
     assert "22 rows, z = -" in anomaly.detail and "against 12 earlier batches" in anomaly.detail
-
-
-@pytest.fixture(params=["duckdb", "snowflake"])
-def warehouse(request, tmp_path):
-    """A DB-API connection to an empty DuckDB file, then to a new database on fakesnow."""
-    if request.param == "snowflake":
-        yield request.getfixturevalue("snowflake")
-        return
-    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
-    yield con
-    con.close()
-
-
-def test_accuracy_compares_totals_across_layers(warehouse):
-    from sluice.core.dbt_manifest import load_manifest
-
-    rules = accuracy_rules(load_manifest())
-    assert {rule.name for rule in rules} == {"gross_revenue", "purchases"}
-    con = warehouse.cursor()
-    con.execute("CREATE SCHEMA gold")
-    con.execute("CREATE SCHEMA marts")
-    con.execute("CREATE TABLE gold.fct_purchases (purchase_id INTEGER, status VARCHAR, amount DOUBLE)")
-    con.execute(
-        "INSERT INTO gold.fct_purchases VALUES (1, 'purchased', 100.0), (2, 'returned', 50.25), (3, 'abandoned', 9)"
-    )
-    con.execute(
-        "CREATE TABLE marts.revenue_per_customer (customer_id INTEGER, purchases INTEGER, gross_revenue DOUBLE)"
-    )
-    con.execute("INSERT INTO marts.revenue_per_customer VALUES (1, 2, 150.25), (2, 0, 0.0)")
-    assert {r.metric: r.status for r in check_accuracy(rules, warehouse)} == {
-        "relative_difference:gross_revenue": "pass",
-        "relative_difference:purchases": "pass",
-    }
-    con.execute("UPDATE marts.revenue_per_customer SET gross_revenue = 100 WHERE customer_id = 1")
-    (revenue,) = [r for r in check_accuracy(rules, warehouse, dag_id="transform") if r.status == "error"]
-    assert revenue.table_name == "marts.revenue_per_customer" and revenue.value == pytest.approx(50.25 / 150.25)
-    assert "gross_revenue: 100.00 in marts.revenue_per_customer, 150.25 in gold.fct_purchases" in revenue.detail
-    # a model the run did not build is not compared
-    assert check_accuracy(rules, warehouse, skipped_models=["model.sluice.fct_purchases"]) == []
-
-    rule = {"name": "t", "total": "sum(x)", "equals": {"model": "nope", "total": "sum(y)"}}
-    model = {"resource_type": "model", "name": "m", "schema": "marts", "config": {"meta": {"accuracy": [rule]}}}
-    manifest = {"nodes": {"model.x.m": model}}
-    with pytest.raises(CheckConfigError, match="dbt model m: meta.accuracy 't': equals.model 'nope' is no model"):
-        accuracy_rules(manifest)
 
 
 # -- recorded, sent, alerted

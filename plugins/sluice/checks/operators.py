@@ -4,8 +4,8 @@
   (:mod:`sluice.checks.metrics`)
 - :class:`FreshnessCheckOperator`: the bronze tables against their dbt freshness SLA, before
   the transform's build (:mod:`sluice.checks.freshness`)
-- :class:`AccuracyCheckOperator`: totals across layers and the built models' freshness,
-  after the build (:mod:`sluice.checks.accuracy`)
+- :class:`ModelFreshnessOperator`: the built models' freshness, after the build
+  (:mod:`sluice.checks.freshness`)
 
 Each records its figures (lake ``ops/check_results``, warehouse ``ops.batch_metrics``,
 Airflow's metrics) and alerts once per (table, check) through :mod:`sluice.checks.report`.
@@ -193,37 +193,19 @@ class FreshnessCheckOperator(_CheckOperator):
         return verdict
 
 
-class AccuracyCheckOperator(_CheckOperator):
-    """After the build: totals declared in dbt models' ``meta.accuracy`` against the layer
-    they must agree with, and the freshness of every built model that carries a load time.
-
-    A disagreement past its tolerance alerts; a blocking one fails the task.
-
-    :param freshness_task_id: the task whose plan names the models not built (their rules
-        are not compared)
-    """
-
-    def __init__(self, *, freshness_task_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.freshness_task_id = freshness_task_id
+class ModelFreshnessOperator(_CheckOperator):
+    """After the build: the age of the newest row of every built model that carries a load
+    time, recorded without a threshold (totals across layers are dbt tests of the models:
+    ``totals_agree``)."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from sluice.checks.accuracy import accuracy_rules, check_accuracy
         from sluice.checks.freshness import model_freshness
         from sluice.core.dbt_manifest import load_manifest
 
-        manifest = load_manifest()
-        rules = accuracy_rules(manifest)
-        verdict = context["ti"].xcom_pull(task_ids=self.freshness_task_id) if self.freshness_task_id else None
-        skipped = list((verdict or {}).get("skipped") or {})
         with self._stores() as (lake, connection):
-            common = {"dag_id": _dag_id(context), "batch": self.batch}
-            results = check_accuracy(rules, connection, skipped_models=skipped, **common)
-            results += model_freshness(manifest, connection, **common)
+            results = model_freshness(load_manifest(), connection, dag_id=_dag_id(context), batch=self.batch)
             outcome = self._report(results, context, lake, connection)
-        if outcome.blocking:
-            raise BreachFailure("totals disagree across layers: " + outcome.blocking_summary())
-        return {"figures": len(outcome.results), "alerted": outcome.alerted, "errors": len(outcome.errors)}
+        return {"figures": len(outcome.results)}
 
 
 def skip_if_built_from_stale(context: Any, freshness_task_id: str) -> None:

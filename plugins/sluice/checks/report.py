@@ -26,7 +26,7 @@ from sluice.lake.storage import Lake
 log = logging.getLogger(__name__)
 
 _RANK = {PASS: 0, WARN: 1, ERROR: 2}
-TITLES = {"freshness": "Table late", "accuracy": "Totals disagree across layers"}
+TITLES = {"freshness": "Table late"}
 
 
 def worst(statuses: Iterable[str]) -> str:

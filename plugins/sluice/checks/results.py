@@ -20,8 +20,8 @@ from sluice.lake.storage import Lake, maintain_table
 #: past its error threshold (alerts; fails the check and, when blocking, stops what follows).
 PASS, WARN, ERROR = "pass", "warn", "error"
 STATUSES = (PASS, WARN, ERROR)
-#: The kinds of check.
-CHECKS = ("freshness", "completeness", "uniqueness", "validity", "timeliness", "consistency", "accuracy", "volume")
+#: The kinds of check (``accuracy``: figures recorded before totals across layers became dbt tests, still read).
+CHECKS = ("freshness", "completeness", "uniqueness", "validity", "timeliness", "consistency", "volume", "accuracy")
 #: Every this many table versions (check runs), their small files are compacted and old ones vacuumed.
 MAINTENANCE_EVERY = 100
 

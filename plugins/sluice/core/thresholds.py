@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-#: The per-batch checks a stream declares (freshness is declared in dbt, accuracy in dbt meta).
+#: The per-batch checks a stream declares (freshness and totals across layers are declared in dbt).
 STREAM_CHECKS = ("completeness", "uniqueness", "validity", "timeliness", "consistency", "volume")
 PERIODS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 SEVERITIES = ("warn", "error")
@@ -191,7 +191,7 @@ def parse_checks(raw: Any, where: str) -> StreamChecks:
     if unknown := sorted(set(raw) - set(STREAM_CHECKS)):
         raise CheckConfigError(
             f"{where}: unknown check(s) {unknown}; a stream declares {', '.join(STREAM_CHECKS)}"
-            " (freshness is declared in the dbt sources, accuracy in dbt model meta)"
+            " (freshness is declared in the dbt sources, totals across layers as dbt tests)"
         )
     values: dict[str, Any] = {}
     for name, spec in raw.items():
