@@ -20,6 +20,8 @@ create schema if not exists sluice.gold;
 create schema if not exists sluice.marts;
 -- the checks' figures (ops.batch_metrics, created by the first check that writes one)
 create schema if not exists sluice.ops;
+-- the failing rows of dbt tests that keep them (store_failures: totals_agree)
+create schema if not exists sluice.dbt_test__audit;
 
 -- Time Travel keeps deleted rows this many days, then Fail-safe keeps them 7 more days on
 -- permanent tables (none on transient ones). Erasure must finish within the legal deadline:
@@ -53,6 +55,7 @@ grant usage, create table, create view on schema sluice.silver to role sluice_ro
 grant usage, create table, create view on schema sluice.gold to role sluice_role;
 grant usage, create table, create view on schema sluice.marts to role sluice_role;
 grant usage, create table on schema sluice.ops to role sluice_role;
+grant usage, create view on schema sluice.dbt_test__audit to role sluice_role;
 grant usage on stage sluice.bronze.sluice_lake to role sluice_role;
 grant usage on file format sluice.bronze.sluice_parquet to role sluice_role;
 grant role sluice_role to user <sluice_user>;
