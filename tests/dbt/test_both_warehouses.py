@@ -32,11 +32,13 @@ BATCH = "20261120T000000Z"
 WINDOW = {"SLUICE_BATCH_START": BATCH, "SLUICE_BATCH_END": "20261120T060000Z"}
 
 
-def dbt_run(env: dict[str, str], work: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
-    """A dbt command (``build``, ``test`` ...); its process and the status of every node it ran."""
+def dbt_run(
+    env: dict[str, str], work: Path, command: str, *args: str
+) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """A dbt ``command`` (``build``, ``test`` ...); its process and the status of every node it ran."""
     env = {**os.environ, **env, **WINDOW, "DBT_TARGET_PATH": str(work / "target"), "DBT_LOG_PATH": str(work / "logs")}
-    command = [str(DBT), *args[:1], "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), *args[1:]]
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    line = [str(DBT), command, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), *args]
+    proc = subprocess.run(line, env=env, capture_output=True, text=True, timeout=600)
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
     return proc, {result["unique_id"]: result["status"] for result in results}
 

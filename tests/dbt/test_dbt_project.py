@@ -201,15 +201,15 @@ def dbt_env(warehouse: Path, target_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_dbt(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_dbt(*args: str, env: dict[str, str], project: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             str(DBT),
             *args,
             "--project-dir",
-            str(PROJECT_DIR),
+            str(project),
             "--profiles-dir",
-            str(PROJECT_DIR),
+            str(project),
         ],
         env=env,
         capture_output=True,
@@ -369,13 +369,8 @@ def test_a_totals_test_missing_an_argument_fails_naming_it(tmp_path: Path) -> No
     text = declaration.read_text()
     line = next(line for line in text.splitlines() if "compare_total: sum(case" in line)
     declaration.write_text(text.replace(line + "\n", "", 1))
-    proc = subprocess.run(
-        [str(DBT), "compile", "--select", "test_name:totals_agree", "--project-dir", str(project)]
-        + ["--profiles-dir", str(project)],
-        env=dbt_env(tmp_path / "wh.duckdb", tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_dbt(
+        "compile", "--select", "test_name:totals_agree", env=dbt_env(tmp_path / "wh.duckdb", tmp_path), project=project
     )
     assert proc.returncode != 0
     assert "totals_agree needs the argument compare_total" in proc.stdout
