@@ -1,8 +1,8 @@
 {#- Fails, with one row holding both totals and their relative difference, when an
     aggregate over the model and one over another model differ by more than `tolerance`. -#}
 {% test totals_agree(model, total, compare_model, compare_total, tolerance=0) %}
-{#- the failing row is kept, as a view, for people to read -#}
-{{ config(store_failures=true, store_failures_as="view") }}
+    {#- the failing row is kept, as a view, for people to read -#}
+    {{ config(store_failures=true, store_failures_as="view") }}
 {%- for name, value in {"total": total, "compare_model": compare_model, "compare_total": compare_total}.items()
     if value is not defined or not value %}
     {{ exceptions.raise_compiler_error("totals_agree needs the argument " ~ name) }}
