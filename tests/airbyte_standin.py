@@ -3,13 +3,22 @@
 It follows the real API where Sluice talks to it: a client-credentials token
 (``POST /v1/applications/token``, bearer tokens that expire), ``POST /v1/jobs``,
 ``GET /v1/jobs/{id}``, ``GET /v1/jobs?connectionId=…``, ``DELETE /v1/jobs/{id}``,
-``GET /v1/connections/{id}``, ``GET /v1/destinations/{id}``, ``GET /health``; errors as
+``GET /v1/connections/{id}``, ``GET /v1/destinations/{id}``, ``GET /health``, and of the
+configuration API ``POST /api/v1/jobs/get`` (the job with its attempts); errors as
 problem JSON with the status codes Airbyte uses (401, 404, 409 for a sync already
-running). A job passes through its connection's scripted statuses (``pending``,
-``queued``, ``running``, …) then ends ``succeeded`` or ``failed``; a job that succeeds
-first writes its records where its destination writes them: Parquet files in the S3
-bucket for an ``s3`` destination (path format and file names as Airbyte's S3 destination
-writes them), tables in Snowflake for a ``snowflake`` one.
+running).
+
+A job moves by polls, not by the clock: each ``GET /v1/jobs/{id}`` takes it one step along
+its connection's scripted statuses (``pending``, ``queued``, ``running``, …); the poll after
+the last step runs its attempts (the job stays ``running`` until they are written), then
+it ends ``succeeded`` or ``failed``. Each attempt writes its records where its destination
+writes them: Parquet files in the S3 bucket for an ``s3`` destination, tables in
+Snowflake for a ``snowflake`` one. The S3 files are what Airbyte's S3 destination
+documents: ``<bucket path>/<path format><part id>.parquet``, several parts per stream
+(the part id counts up from 0), the metadata columns first with ``_airbyte_extracted_at``
+as a UTC timestamp in milliseconds and the job's id as ``_airbyte_meta.sync_id``. An
+attempt that fails (``failed_attempts``) leaves the part files it wrote, carrying the same
+sync id, as a real retried sync does; the next attempt writes every record again.
 
 Tests script it through ``/_standin/*``: the credentials, the connections (destination,
 streams with their records, statuses), faults (the next N requests answered with a
@@ -60,10 +69,12 @@ class AirbyteStandin:
             return json.loads(response.read() or b"null")
 
     def setup(self, **settings: Any) -> None:
-        """``client_id``, ``client_secret``, ``token_seconds``, ``status_seconds`` and
-        ``connections``: id → {destination, namespaceFormat, streams: {name: {schema,
-        records, syncMode}}, statuses, outcome, bad_file (a stream written as text),
-        rows_reported (a count to report instead of the rows written)}."""
+        """``client_id``, ``client_secret``, ``token_seconds`` and ``connections``: id →
+        {destination, namespaceFormat, streams: {name: {schema, records, syncMode}},
+        statuses (one per poll), outcome, failed_attempts (attempts that write part of
+        each stream, then fail), part_rows (rows per part file, default 5), bad_file (a
+        stream written as text), rows_reported (a count to report instead of the rows
+        written)}."""
         self._call("POST", "setup", settings)
 
     def fail_next(self, count: int, status: int = 503) -> None:
@@ -100,7 +111,6 @@ class _State:
         self.lock = threading.Lock()
         self.client_id, self.client_secret = "sluice", "secret"
         self.token_seconds = 180
-        self.status_seconds = 0.2
         self.tokens: dict[str, float] = {}
         self.connections: dict[str, dict[str, Any]] = {}
         self.jobs: dict[int, dict[str, Any]] = {}
@@ -116,30 +126,58 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _job_status(job: dict[str, Any]) -> str:
-    """Advance a job along its connection's script; a success first writes the records."""
-    if job["status"] in TERMINAL:
+def _job_status(job: dict[str, Any], poll: bool = False) -> str:
+    """The job's status; a poll (``GET /jobs/{id}``) first moves it one step along its
+    connection's script, and the poll after the script's end starts its attempts."""
+    if job["status"] in TERMINAL or not poll:
         return job["status"]
     connection = STATE.connections[job["connectionId"]]
     script = connection.get("statuses") or ["pending", "running"]
-    step = int((time.monotonic() - job["_started"]) / STATE.status_seconds)
+    step = job["_polls"]
+    job["_polls"] += 1
     if step < len(script):
         job["status"] = script[step]
         return job["status"]
     outcome = connection.get("outcome", "succeeded")
     if outcome != "succeeded":
         job["status"], job["lastUpdatedAt"] = outcome, _now()
-    elif not job.get("_writing"):  # the job runs until its records are written
-        job["_writing"] = True
-        threading.Thread(target=_finish_sync, args=(job, connection), daemon=True).start()
+    elif not job.get("_writing"):  # the job runs until its attempts have written
+        job["_writing"], job["status"] = True, "running"
+        threading.Thread(target=_run_attempts, args=(job, connection), daemon=True).start()
     return job["status"]
 
 
-def _finish_sync(job: dict[str, Any], connection: dict[str, Any]) -> None:
+def _start_attempt(job: dict[str, Any]) -> dict[str, Any]:
+    attempt = {"id": len(job["_attempts"]), "status": "running", "createdAt": int(time.time()), "recordsSynced": 0}
+    attempt.update(updatedAt=attempt["createdAt"], endedAt=None, bytesSynced=0)
+    job["_attempts"].append(attempt)
+    return attempt
+
+
+def _run_attempts(job: dict[str, Any], connection: dict[str, Any]) -> None:
+    """The failed attempts (each writes the first half of every stream, then fails), then
+    the one that writes every record. Attempt times are whole seconds, as Airbyte reports
+    them; a new attempt starts in the second after the last one ended (Airbyte starts new
+    pods for it), so its records are extracted after that."""
+    for _ in range(int(connection.get("failed_attempts", 0))):
+        with STATE.lock:
+            attempt = _start_attempt(job)
+        rows, size = _write_destination(job, connection, half=True)
+        with STATE.lock:
+            attempt.update(status="failed", recordsSynced=rows, bytesSynced=size)
+            attempt["endedAt"] = attempt["updatedAt"] = int(time.time())
+        time.sleep(int(time.time()) + 1.05 - time.time())
+    with STATE.lock:
+        attempt = _start_attempt(job)
     rows, size = _write_destination(job, connection)
     with STATE.lock:
+        rows = connection.get("rows_reported", rows)
+        attempt.update(status="succeeded", recordsSynced=rows, bytesSynced=size)
+        attempt["endedAt"] = attempt["updatedAt"] = int(time.time())
         if job["status"] not in TERMINAL:  # not cancelled meanwhile
-            job["rowsSynced"], job["bytesSynced"] = connection.get("rows_reported", rows), size
+            # the job's figures are the sum of its attempts' (Airbyte aggregates them)
+            job["rowsSynced"] = sum(a["recordsSynced"] for a in job["_attempts"])
+            job["bytesSynced"] = sum(a["bytesSynced"] for a in job["_attempts"])
             job["status"], job["lastUpdatedAt"] = "succeeded", _now()
 
 
@@ -185,7 +223,9 @@ def _value(value: Any, arrow_type: Any) -> Any:
     return value
 
 
-def _records_table(job: dict[str, Any], stream: dict[str, Any], extracted: datetime) -> Any:
+def _records_table(
+    job: dict[str, Any], records: list[dict[str, Any]], stream: dict[str, Any], extracted: datetime
+) -> Any:
     import pyarrow as pa
 
     change = pa.struct([("field", pa.string()), ("change", pa.string()), ("reason", pa.string())])
@@ -193,7 +233,8 @@ def _records_table(job: dict[str, Any], stream: dict[str, Any], extracted: datet
     columns = {name: _arrow_type(spec) for name, spec in stream["schema"].get("properties", {}).items()}
     fields = [
         ("_airbyte_raw_id", pa.string()),
-        ("_airbyte_extracted_at", pa.timestamp("us", tz="UTC")),
+        # Int64(logicalType=Timestamp(Milliseconds)), as the destination's docs say
+        ("_airbyte_extracted_at", pa.timestamp("ms", tz="UTC")),
         ("_airbyte_generation_id", pa.int64()),
         ("_airbyte_meta", meta),
         *columns.items(),
@@ -206,17 +247,19 @@ def _records_table(job: dict[str, Any], stream: dict[str, Any], extracted: datet
             "_airbyte_meta": {"sync_id": job["jobId"], "changes": []},
             **{name: _value(record.get(name), arrow_type) for name, arrow_type in columns.items()},
         }
-        for record in stream["records"]
+        for record in records
     ]
     return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
-def _write_destination(job: dict[str, Any], connection: dict[str, Any]) -> tuple[int, int]:
+def _write_destination(job: dict[str, Any], connection: dict[str, Any], half: bool = False) -> tuple[int, int]:
+    """One attempt's writes: every stream's records (``half``: the first half of them)."""
     destination = connection["destination"]
     extracted = datetime.now(UTC)
     rows = size = 0
     for name, stream in connection.get("streams", {}).items():
-        table = _records_table(job, stream, extracted)
+        records = stream["records"][: len(stream["records"]) // 2] if half else stream["records"]
+        table = _records_table(job, records, stream, extracted)
         rows += table.num_rows
         if destination["destinationType"] == "s3":
             size += _write_s3(destination["configuration"], connection, name, table, extracted)
@@ -312,7 +355,8 @@ def _write_snowflake(config: dict[str, Any], connection: dict[str, Any], stream:
 
 def _write_s3(config: dict[str, Any], connection: dict[str, Any], stream: str, table: Any, now: datetime) -> int:
     """Where and how Airbyte's S3 destination writes a stream: ``<bucket>/<bucket path>/
-    <path format>`` then ``<part>.parquet``; ``bad_file`` writes text instead."""
+    <path format><part id>.parquet``, a part per ``part_rows`` rows, the part id counting
+    up from 0; ``bad_file`` writes its first part as text instead."""
     import io
 
     import pyarrow.fs as pafs
@@ -326,20 +370,25 @@ def _write_s3(config: dict[str, Any], connection: dict[str, Any], stream: str, t
         "MONTH": f"{now:%m}",
         "DAY": f"{now:%d}",
         "EPOCH": str(int(now.timestamp() * 1000)),
+        "UUID": str(uuid.uuid4()),
     }
     prefix = path_format
     for name, value in variables.items():
         prefix = prefix.replace("${" + name + "}", value)
-    key = f"{config['s3_bucket_name']}/{config['s3_bucket_path'].strip('/')}/{prefix}0.parquet"
-    buffer = io.BytesIO()
-    if connection.get("bad_file") == stream:
-        buffer.write(b"this is not parquet\n")
-    else:
-        pq.write_table(table, buffer)
+    folder = f"{config['s3_bucket_name']}/{config['s3_bucket_path'].strip('/')}/{prefix}"
     fs = pafs.S3FileSystem(endpoint_override=config.get("s3_endpoint") or None, allow_bucket_creation=False)
-    with fs.open_output_stream(key) as out:
-        out.write(buffer.getvalue())
-    return len(buffer.getvalue())
+    part_rows = int(connection.get("part_rows", 5))
+    size = 0
+    for part, start in enumerate(range(0, max(table.num_rows, 1), part_rows)):
+        buffer = io.BytesIO()
+        if connection.get("bad_file") == stream and part == 0:
+            buffer.write(b"this is not parquet\n")
+        else:
+            pq.write_table(table.slice(start, part_rows), buffer)
+        with fs.open_output_stream(f"{folder}{part}.parquet") as out:
+            out.write(buffer.getvalue())
+        size += len(buffer.getvalue())
+    return size
 
 
 def _problem(status: int, title: str, detail: str) -> tuple[int, dict[str, Any]]:
@@ -362,6 +411,8 @@ def _api(method: str, path: str, query: dict[str, list[str]], body: Any, token: 
         return 200, {"access_token": access, "token_type": "Bearer", "expires_in": STATE.token_seconds}
     if token not in STATE.tokens or STATE.tokens[token] < time.time():
         return _problem(401, "unauthorized", "The access token expired or is invalid")
+    if path == "/api/v1/jobs/get" and method == "POST":
+        return _config_job(body)
     parts = path.strip("/").split("/")[1:]
     if parts[0] == "jobs":
         return _jobs(method, parts[1:], query, body)
@@ -407,6 +458,15 @@ def _api(method: str, path: str, query: dict[str, list[str]], body: Any, token: 
     return _problem(404, "not-found", f"{method} {path}")
 
 
+def _config_job(body: Any) -> tuple[int, Any]:
+    """The configuration API's job with its attempts (times in epoch seconds)."""
+    job = STATE.jobs.get(int(body.get("id") or 0))
+    if job is None:
+        return _problem(404, "resource-not-found", f"Could not find job with id: {body.get('id')}")
+    read = {"id": job["jobId"], "configType": "sync", "configId": job["connectionId"], "status": job["status"]}
+    return 200, {"job": read, "attempts": [{"attempt": dict(a), "logs": {"logLines": []}} for a in job["_attempts"]]}
+
+
 def _jobs(method: str, parts: list[str], query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
     if not parts and method == "POST":
         connection_id = body.get("connectionId")
@@ -430,7 +490,8 @@ def _jobs(method: str, parts: list[str], query: dict[str, list[str]], body: Any)
             "duration": "PT0S",
             "bytesSynced": 0,
             "rowsSynced": 0,
-            "_started": time.monotonic(),
+            "_polls": 0,
+            "_attempts": [],
         }
         return 200, _public(STATE.jobs[job_id])
     if not parts and method == "GET":
@@ -449,7 +510,7 @@ def _jobs(method: str, parts: list[str], query: dict[str, list[str]], body: Any)
     if job is None:
         return _problem(404, "resource-not-found", f"Could not find job with id: {parts[0] if parts else ''}")
     if method == "GET":
-        _job_status(job)
+        _job_status(job, poll=True)
         return 200, _public(job)
     if method == "DELETE":
         if _job_status(job) in TERMINAL:
@@ -515,7 +576,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _admin(method: str, path: str, body: Any) -> Any:
     with STATE.lock:
         if path == "setup":
-            for key in ("client_id", "client_secret", "token_seconds", "status_seconds"):
+            for key in ("client_id", "client_secret", "token_seconds"):
                 if key in body:
                     setattr(STATE, key, body[key])
             STATE.connections.update(body.get("connections", {}))

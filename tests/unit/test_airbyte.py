@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from airbyte_standin import AirbyteStandin
@@ -28,7 +29,7 @@ def standin(moto_s3):
     import os
 
     server = AirbyteStandin(env={**os.environ, **moto_s3.env})
-    server.setup(client_id="sluice", client_secret="secret", status_seconds=0.1)
+    server.setup(client_id="sluice", client_secret="secret")
     yield server
     server.close()
 
@@ -318,16 +319,102 @@ def test_a_connection_that_does_not_write_where_the_source_declares_is_refused_b
     assert syncs_started(standin, connection_id) == []
 
 
+#: the metadata columns as Airbyte's S3 destination documents them for Parquet (S3 migration
+#: guide, 1.0.0): _airbyte_extracted_at is Int64(logicalType=Timestamp(Milliseconds))
+DOCUMENTED_COLUMNS = [
+    ("_airbyte_raw_id", pa.string()),
+    ("_airbyte_extracted_at", pa.timestamp("ms", tz="UTC")),
+    ("_airbyte_generation_id", pa.int64()),
+    (
+        "_airbyte_meta",
+        pa.struct(
+            [
+                ("sync_id", pa.int64()),
+                (
+                    "changes",
+                    pa.list_(pa.struct([("field", pa.string()), ("change", pa.string()), ("reason", pa.string())])),
+                ),
+            ]
+        ),
+    ),
+]
+
+
 def test_the_stand_in_writes_parquet_as_airbytes_s3_destination_does(airbyte, standin):
+    import re
+
     airbyte()
     operator().execute({})
     lake = airbyte.lake
-    (name,) = lake.read_json(lake.path("landing", "shop", "users", f"batch={BATCH}.json"))["files"]
-    with lake.fs.open_input_file(lake.path(name)) as file:
-        schema = pq.read_schema(file)
-    from sluice.ingest.schema import METADATA_FIELDS
+    (job,) = syncs_started(standin, airbyte.connection_id)
+    names = lake.read_json(lake.path("landing", "shop", "users", f"batch={BATCH}.json"))["files"]
+    # <path format: ..._${EPOCH}_><part id>.parquet, the part id counting up: 7 records, 5 a part
+    parts = [re.fullmatch(r"bronze/shop/users/airbyte/\d{4}_\d{2}_\d{2}_(\d{13})_(\d+)\.parquet", n) for n in names]
+    assert all(parts) and sorted(int(p[2]) for p in parts) == [0, 1] and len({p[1] for p in parts}) == 1
+    for name in names:
+        with lake.fs.open_input_file(lake.path(name)) as file:
+            parquet = pq.ParquetFile(file)
+            schema = parquet.schema_arrow
+            extracted = parquet.schema.column(1)
+            sync_ids = set(
+                parquet.read(columns=["_airbyte_meta"]).column(0).combine_chunks().field("sync_id").to_pylist()
+            )
+        assert [(f.name, f.type) for f in schema][:4] == DOCUMENTED_COLUMNS
+        logical = json.loads(extracted.logical_type.to_json())
+        assert extracted.physical_type == "INT64"
+        assert (logical["Type"], logical["isAdjustedToUTC"], logical["timeUnit"]) == ("Timestamp", True, "milliseconds")
+        assert sync_ids == {job["jobId"]}
 
-    assert [(f.name, f.type) for f in schema][:4] == [(f.name, f.type) for f in METADATA_FIELDS]
+
+def test_a_retried_job_lands_only_its_succeeded_attempts_files(airbyte, standin):
+    """Airbyte retried the job: the failed first attempt left part files with the job's
+    sync id; the second wrote every record again. Only the second's files land."""
+    from sluice.core.sources import load_source
+    from sluice.ingest.airbyte.hook import AirbyteServerHook
+    from sluice.ingest.commit import commit_batch
+    from sluice.ingest.landing import read_manifest
+
+    connection_id = airbyte(failed_attempts=1)
+    lake = airbyte.lake
+    counts = operator().execute({})
+    assert counts == {
+        "users": {"read": 7, "landed": 7, "quarantined": 0},
+        "purchases": {"read": 11, "landed": 11, "quarantined": 0},
+    }
+    (job,) = syncs_started(standin, connection_id)
+    assert job["rowsSynced"] == 3 + 5 + 7 + 11, "Airbyte's job figure sums its attempts"
+    attempts = AirbyteServerHook().job_attempts(job["jobId"])
+    assert [(a["id"], a["status"], a["recordsSynced"]) for a in attempts] == [(0, "failed", 8), (1, "succeeded", 18)]
+    for stream, rows, failed_rows in (("users", 7, 3), ("purchases", 11, 5)):
+        manifest = read_manifest(lake, "shop", stream, BATCH)
+        earlier = manifest["airbyte_earlier_attempt_files"]
+        assert manifest["airbyte_attempt"] == 1 and earlier and set(earlier).isdisjoint(manifest["files"])
+        assert len(manifest["files"]) == -(-rows // 5) and len(earlier) == -(-failed_rows // 5)
+        left = pq.read_table([lake.path(name) for name in earlier], filesystem=lake.fs)
+        assert left.num_rows == failed_rows, "the failed attempt's files are still there"
+        assert set(left.column("_airbyte_meta").combine_chunks().field("sync_id").to_pylist()) == {job["jobId"]}
+        result = commit_batch("shop", load_source("shop").stream(stream), BATCH, lake)
+        table = lake.delta_table(lake.path("bronze", "shop", stream)).to_pyarrow_table()
+        assert result["rows"] == rows and table.num_rows == rows
+        assert sorted(table.column("id").to_pylist()) == list(range(rows)), "each record once"
+
+
+def test_a_job_moves_one_status_per_poll_not_by_the_clock(airbyte, standin):
+    from sluice.ingest.airbyte.hook import AirbyteServerHook
+
+    connection_id = airbyte(statuses=["pending", "queued", "running"])
+    hook = AirbyteServerHook()
+    job, started = hook.start_sync(connection_id)
+    time.sleep(1.5)  # a slow worker: the job must not have moved meanwhile
+    seen = [hook.get_job(job["jobId"])["status"] for _ in range(3)]
+    assert started and seen == ["pending", "queued", "running"]
+    assert hook.running_job(connection_id)["jobId"] == job["jobId"], "listing jobs moves nothing"
+    for _ in range(100):
+        status = hook.get_job(job["jobId"])["status"]
+        if status != "running":
+            break
+        time.sleep(0.05)
+    assert status == "succeeded"
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ credentials, token URL, proxies, timeout) and adds what a scheduled sync needs: 
 backoff; a 401 (an expired or revoked token) is retried once with a new token; every
 other answer becomes an :class:`AirbyteError` naming the call, the Airflow connection
 and what Airbyte said. It also finds a connection's running job, so a retried task
-reattaches to it instead of starting a second sync.
+reattaches to it instead of starting a second sync, and reads a job's attempts from
+Airbyte's configuration API (the public API does not report them).
 """
 
 from __future__ import annotations
@@ -59,6 +60,19 @@ def _said(error: BaseException) -> str:
     if isinstance(body, dict):
         return str(body.get("detail") or body.get("message") or body.get("title") or body)
     return str(body)
+
+
+class _Answer(Exception):
+    """A raw HTTP answer that is not a success, shaped as the SDK's errors are."""
+
+    def __init__(self, response: Any, what: str = "") -> None:
+        super().__init__(f"Unexpected status code {response.status_code} from {what}" if what else response.text)
+        self.raw_response = response
+
+
+def _raise_for(response: Any, what: str = "") -> None:
+    if response.status_code >= 300:
+        raise _Answer(response, what)
 
 
 class AirbyteServerHook(AirbyteHook):
@@ -157,6 +171,56 @@ class AirbyteServerHook(AirbyteHook):
             f"reading Airbyte job {job_id}",
             lambda: self.airbyte_api.jobs.get_job(request=GetJobRequest(job_id=int(job_id))),
         )
+
+    def config_api_url(self) -> str:
+        """The configuration API's base: the connection's extra ``config_api_url``, else
+        derived from the public API's (``…/api/public/v1`` → ``…/api/v1``; a server at
+        ``<origin>/v1`` → ``<origin>/api/v1``)."""
+        from urllib.parse import urlsplit
+
+        extra = self.get_connection(self.airbyte_conn_id).extra_dejson
+        if extra.get("config_api_url"):
+            return str(extra["config_api_url"]).rstrip("/")
+        host = str(self.conn["host"]).rstrip("/")
+        if host.endswith("/api/public/v1"):
+            return host.removesuffix("/api/public/v1") + "/api/v1"
+        parts = urlsplit(host)
+        return f"{parts.scheme}://{parts.netloc}/api/v1"
+
+    def job_attempts(self, job_id: int) -> list[dict[str, Any]] | None:
+        """The job's attempts, oldest first, as the configuration API's ``jobs/get`` reports
+        them (id, status, createdAt and endedAt in epoch seconds, recordsSynced); None when
+        that API is not served there (Airbyte Cloud serves only the public API)."""
+        from urllib.parse import urljoin
+
+        import httpx
+
+        def request() -> Any:
+            with httpx.Client(timeout=self.conn["timeout"] or 30.0, follow_redirects=True) as client:
+                token_url = urljoin(self.conn["host"], self.conn["token_url"])  # as the SDK joins them
+                headers = {}
+                if self.conn["client_id"] and self.conn["client_secret"]:
+                    answer = client.post(
+                        token_url,
+                        data={
+                            "grant_type": "client_credentials",
+                            "client_id": self.conn["client_id"],
+                            "client_secret": self.conn["client_secret"],
+                        },
+                    )
+                    _raise_for(answer, "token endpoint")
+                    headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+                answer = client.post(f"{self.config_api_url()}/jobs/get", json={"id": int(job_id)}, headers=headers)
+                _raise_for(answer)
+                return answer.json()
+
+        try:
+            body = self.call(f"reading the attempts of Airbyte job {job_id}", request)
+        except AirbyteError as error:
+            if error.status in (404, 405):
+                return None
+            raise
+        return sorted((a.get("attempt") or {} for a in body.get("attempts") or []), key=lambda a: a.get("id", 0))
 
     def running_job(self, connection_id: str) -> dict[str, Any] | None:
         """The connection's sync job that has not ended yet, if any (the newest)."""

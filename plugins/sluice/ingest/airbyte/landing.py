@@ -7,18 +7,26 @@ of a batch whose job succeeded collects that job's files again instead of syncin
 A file belongs to a job by the ``_airbyte_meta.sync_id`` Airbyte writes in every record
 (read from the Parquet footer's statistics). Only files changed since shortly before
 the job started are looked at, so the cost follows the batch, not the folder's history.
-The files' rows must add up to the job's ``rowsSynced``; then one landing manifest per
-stream is published (``landing/<source>/<stream>/batch=<batch>.json``), the same a
-``local`` landing writes, and the shared path (bronze commit, warehouse load) follows.
-Files that fail a check are left where they are, uncommitted, and the reason is written
-to ``quarantine/<source>/_airbyte/batch=<batch>.json``.
+A job Airbyte retried has files of each attempt, all with the job's sync id: a failed
+attempt's part files stay, and the next attempt writes its records again. Only the
+succeeded attempt's files are landed: those whose records were all extracted after
+the attempts before it ended (``_airbyte_extracted_at``, from the footer too; Airbyte
+reports attempt times in whole seconds, so "after" means from the second after the
+last earlier attempt ended). A file with records from both sides is refused. The
+attempts come from Airbyte's configuration API; where it is not served, every file of
+the job is landed. The files' rows must add up to the succeeded attempt's
+``recordsSynced`` (the job's ``rowsSynced``, which may count every attempt's records,
+only when the attempts are unknown); then one landing manifest per stream is published
+(``landing/<source>/<stream>/batch=<batch>.json``), the same a ``local`` landing writes,
+and the shared path (bronze commit, warehouse load) follows. Files that fail a check are
+left where they are, uncommitted, and the reason is written to ``quarantine/<source>/_airbyte/batch=<batch>.json``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -27,6 +35,7 @@ from sluice.ingest.landing import LandingError, write_manifest
 from sluice.lake.storage import Lake
 
 SYNC_ID_COLUMN = "_airbyte_meta.sync_id"
+EXTRACTED_AT_COLUMN = "_airbyte_extracted_at"
 #: how much earlier than the job's start a file may look (clocks of Airbyte and S3 differ)
 CLOCK_MARGIN = timedelta(minutes=15)
 
@@ -86,47 +95,80 @@ def _recent_files(lake: Lake, folder: str, since: datetime) -> list[Any]:
     )
 
 
-def _sync_ids(metadata: pq.FileMetaData, lake: Lake, path: str) -> set[int] | None:
-    """The sync ids a file's records carry: from the footer's statistics, else the column."""
-    ids: set[int] = set()
+def _column_range(metadata: pq.FileMetaData, lake: Lake, path: str, column: str) -> tuple[Any, Any] | None:
+    """The smallest and largest value of a (nested) column: from the footer's statistics,
+    else read from the column; None if the file has no such column (not Airbyte's)."""
+    import pyarrow.compute as pc
+
+    low = high = None
     for group in range(metadata.num_row_groups):
         row_group = metadata.row_group(group)
-        column = next(
-            (
-                row_group.column(i)
-                for i in range(row_group.num_columns)
-                if row_group.column(i).path_in_schema == SYNC_ID_COLUMN
-            ),
+        chunk = next(
+            (row_group.column(i) for i in range(row_group.num_columns) if row_group.column(i).path_in_schema == column),
             None,
         )
-        if column is None:
-            return None  # not written by Airbyte
-        stats = column.statistics
+        if chunk is None:
+            return None
+        stats = chunk.statistics
         if stats is None or not stats.has_min_max:
+            top, _, field = column.partition(".")
             with lake.fs.open_input_file(path) as file:
-                values = pq.read_table(file, columns=["_airbyte_meta"]).column(0).combine_chunks().field("sync_id")
-            return set(values.to_pylist())
-        ids.update({stats.min, stats.max})
-    return ids
+                values = pq.read_table(file, columns=[top]).column(0).combine_chunks()
+            values = values.field(field) if field else values
+            found = pc.min_max(values).as_py()
+            return (found["min"], found["max"]) if found["min"] is not None else None
+        low = stats.min if low is None else min(low, stats.min)
+        high = stats.max if high is None else max(high, stats.max)
+    return (low, high) if low is not None else None
+
+
+def _utc_range(found: tuple[Any, Any] | None) -> tuple[datetime, datetime] | None:
+    """Timestamps as UTC datetimes (a footer's statistics may leave out the zone)."""
+    if found is None or not all(isinstance(value, datetime) for value in found):
+        return None
+    return tuple(value if value.tzinfo else value.replace(tzinfo=UTC) for value in found)  # type: ignore[return-value]
+
+
+def succeeded_attempt(attempts: list[Mapping[str, Any]] | None) -> tuple[datetime, int | None, int] | None:
+    """For a job's attempts (oldest first): (the earliest time the succeeded attempt's
+    records can have been extracted, its ``recordsSynced``, its id); None if unknown."""
+    succeeded = [a for a in attempts or [] if a.get("status") == "succeeded"]
+    if not succeeded:
+        return None
+    last = succeeded[-1]
+    earlier = [int(a["endedAt"] or a["createdAt"]) + 1 for a in attempts if a.get("id", 0) < last.get("id", 0)]
+    since = max([int(last["createdAt"]), *earlier])
+    synced = last.get("recordsSynced")
+    return datetime.fromtimestamp(since, UTC), None if synced is None else int(synced), int(last.get("id", 0))
 
 
 def collect_job(
-    lake: Lake, source: str, batch: str, job: Mapping[str, Any], folders: Mapping[str, str]
+    lake: Lake,
+    source: str,
+    batch: str,
+    job: Mapping[str, Any],
+    folders: Mapping[str, str],
+    attempts: list[Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Publish the files of the succeeded ``job`` as the batch's landing of each stream.
 
     :param job: the job as Airbyte's API answers it (jobId, startTime, rowsSynced, …)
     :param folders: stream -> folder the connection's S3 destination writes it to
+    :param attempts: the job's attempts (:meth:`~sluice.ingest.airbyte.hook.AirbyteServerHook.job_attempts`),
+        None if Airbyte does not say
     :returns: per stream, the manifest published
     :raises LandingError: a file that is not Parquet, or counts that disagree with the job
     """
     job_id = int(job["jobId"])
     started = datetime.fromisoformat(str(job["startTime"]).replace("Z", "+00:00"))
+    attempt = succeeded_attempt(attempts)
+    since = attempt[0] if attempt else None
     found: dict[str, list[tuple[str, int, int]]] = {}
     unreadable: list[str] = []
+    earlier: dict[str, list[str]] = {}
     claimed = _rejected_elsewhere(lake, source, job_id)
     for stream, folder in folders.items():
-        found[stream] = []
+        found[stream], earlier[stream] = [], []
         for info in _recent_files(lake, folder, started):
             if info.path in claimed:
                 continue
@@ -136,24 +178,36 @@ def collect_job(
             except (OSError, ValueError):
                 unreadable.append(info.path)
                 continue
-            ids = _sync_ids(metadata, lake, info.path)
-            if ids == {job_id}:
-                found[stream].append((info.path, metadata.num_rows, info.size))
-            elif ids is not None and job_id in ids:
+            ids = _column_range(metadata, lake, info.path, SYNC_ID_COLUMN)
+            if ids is None or not ids[0] <= job_id <= ids[1]:
+                continue  # another job's, or not Airbyte's
+            if ids != (job_id, job_id):
                 unreadable.append(info.path)  # records of several jobs in one file
+                continue
+            extracted = _utc_range(_column_range(metadata, lake, info.path, EXTRACTED_AT_COLUMN)) if since else None
+            if since and extracted and extracted[1] < since:
+                earlier[stream].append(info.path)  # an earlier attempt's: its records are written again
+            elif since and (extracted is None or extracted[0] < since):
+                unreadable.append(info.path)  # records of two attempts in one file
+            else:
+                found[stream].append((info.path, metadata.num_rows, info.size))
     files = [path for entries in found.values() for path, _, _ in entries]
     if unreadable:
-        reason = f"{len(unreadable)} file(s) written since the job started are not Parquet files of this job alone"
+        reason = (
+            f"{len(unreadable)} file(s) written since the job started are not Parquet files of this job"
+            f"{' and its succeeded attempt' if since else ''} alone"
+        )
         raise _reject(lake, source, batch, job_id, reason, unreadable + files)
     rows = sum(count for entries in found.values() for _, count, _ in entries)
-    expected = job.get("rowsSynced")
+    expected = attempt[1] if attempt and attempt[1] is not None else job.get("rowsSynced")
     if expected is None or rows != int(expected):
+        said = f"synced by its succeeded attempt {attempt[2]}" if attempt and attempt[1] is not None else "synced"
         raise _reject(
             lake,
             source,
             batch,
             job_id,
-            f"its files hold {rows} record(s) but Airbyte reports {expected} synced",
+            f"its files hold {rows} record(s) but Airbyte reports {expected} {said}",
             files,
         )
     manifests = {}
@@ -171,6 +225,9 @@ def collect_job(
             "files": [lake.relative(path) for path, _, _ in entries],
             "airbyte_job_id": job_id,
         }
+        if attempt:  # the earlier attempts' files stay where they are, never committed
+            manifests[stream]["airbyte_attempt"] = attempt[2]
+            manifests[stream]["airbyte_earlier_attempt_files"] = [lake.relative(path) for path in earlier[stream]]
     for manifest in manifests.values():
         write_manifest(lake, manifest)
     if lake.exists(_rejected_path(lake, source, batch)):

@@ -20,8 +20,8 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
     running job, or collects the batch's succeeded job again); ``queued`` and every other
     status that has not ended means "wait"; a timeout, an ``execution_timeout`` or a
     kill cancels the job; API errors are retried (:class:`~sluice.ingest.airbyte.hook.AirbyteServerHook`).
-    When the job succeeded, the files its S3 destination wrote are checked against its
-    record count and published as the batch's landing, for the bronze commit that
+    When the job succeeded, the files its S3 destination wrote in its succeeded attempt
+    are checked against that attempt's record count and published as the batch's landing, for the bronze commit that
     follows; for a connection that writes the warehouse, its tables are checked instead.
 
     :param source: name of the source declaration (``include/sources/<source>.yml``)
@@ -217,7 +217,14 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
             counts = check_job_tables(self._source(), where, job, self.batch)
             self.log.info("%s: %s", self._job_name(), counts)
             return {"airbyte_job_id": self.job_id, "rows": counts}
-        manifests = collect_job(self._lake(), self.source, self.batch, job, where)
+        attempts = hook.job_attempts(self.job_id)
+        if attempts is None:
+            self.log.warning(
+                "%s: Airbyte's configuration API does not answer here, so its attempts are unknown: every file"
+                " of the job is taken (a retried job's failed attempts then fail the count check)",
+                self._job_name(),
+            )
+        manifests = collect_job(self._lake(), self.source, self.batch, job, where, attempts)
         for stream, manifest in manifests.items():
             self.log.info(
                 "%s.%s batch %s: Airbyte job %s landed %d rows in %d file(s)",
