@@ -1,7 +1,11 @@
 """Bronze batches loaded into Snowflake through the real connector, against a fakesnow server.
 
-fakesnow reads no S3 stage, so the files go the local lake's way: PUT to an internal stage,
-then the same COPY INTO the S3 path runs (which names the files with ``FILES =``).
+A local lake's files go through an internal stage: PUT, then a COPY INTO of the upload's
+prefix (no ``FILES =``). A lake on S3 is read through an external stage, naming the
+batch's files with ``FILES =``; fakesnow cannot read S3 (DuckDB's httpfs extension is not
+available here), so that path runs against an external stage whose URL is the lake's
+folder (``file://``), which fakesnow reads through the same COPY, and the statements sent
+are checked as Snowflake would get them.
 """
 
 from __future__ import annotations
@@ -146,3 +150,56 @@ def test_a_load_drops_the_load_tables_that_a_load_cut_off_a_day_ago_left_behind(
     load_batch("demo", "users", B1, snowflake, local_lake)
     tables = rows(snowflake, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'BRONZE'")
     assert sorted(tables) == [("DEMO__USERS",), ("DEMO__USERS__LOADED",), (running,)]
+
+
+class _Recording:
+    """A connection whose cursors record every statement they execute."""
+
+    def __init__(self, connection):
+        self.connection, self.statements = connection, []
+
+    def cursor(self):
+        cursor, statements = self.connection.cursor(), self.statements
+
+        class Cursor:
+            def execute(self, sql, params=None):
+                statements.append(sql)
+                return cursor.execute(sql, params)
+
+            def __getattr__(self, name):
+                return getattr(cursor, name)
+
+        return Cursor()
+
+
+def test_an_external_stage_copies_a_batch_of_more_than_1000_files_under_nested_prefixes_in_copies_of_1000(
+    local_lake, lake_root, snowflake, monkeypatch
+):
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sluice.lake.bronze import register_files
+    from sluice.warehouse import snowflake_load
+
+    # a driver's own folders inside the table (as an Airbyte S3 destination writes them)
+    names = [f"airbyte/2026_11_20/{i // 100:02d}/{i}_0.parquet" for i in range(1001)] + ["airbyte/it's/x_0.parquet"]
+    for i, name in enumerate(names):
+        (lake_root / "bronze/demo/users" / name).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"id": [i], "email": [f"{i}@x.io"]}), lake_root / "bronze/demo/users" / name)
+    register_files(local_lake, "demo", STREAM, B1, [local_lake.path("bronze", "demo", "users", n) for n in names])
+    rows(snowflake, f"CREATE STAGE SLUICE_LAKE_S3 URL = 'file://{lake_root}/'")
+    monkeypatch.setattr(snowflake_load, "stage_type", lambda lake: "external")  # the lake on S3's way
+
+    recording = _Recording(snowflake)
+    assert load_batch("demo", "users", B1, recording, local_lake, stage="SLUICE_LAKE_S3")["rows"] == 1002
+    copies = [sql for sql in recording.statements if sql.startswith("COPY INTO")]
+    listed = [re.findall(r"'((?:[^']|'')*)'", re.search(r"FILES = \((.*?)\) FILE_FORMAT", sql)[1]) for sql in copies]
+    assert [len(files) for files in listed] == [1000, 2], "at most 1,000 names to a COPY"
+    assert sorted(name.replace("''", "'") for files in listed for name in files) == sorted(names)
+    assert all(" FROM @SLUICE_LAKE_S3/bronze/demo/users/ FILES = (" in sql for sql in copies)
+    assert not any(sql.startswith(("PUT", "REMOVE")) for sql in recording.statements), "nothing uploaded"
+    assert rows(snowflake, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM demo__users") == [
+        (1002, 1002, 0, 1001)
+    ]

@@ -8,8 +8,10 @@ exactly that batch, and readers see the old batch or the new one.
 
 Where the files come from: a lake on S3 is read through an external stage on its bucket
 (``SLUICE_SNOWFLAKE_STAGE``, created once by ``include/snowflake/setup.sql``), naming the
-batch's files; a lake in a folder is uploaded (``PUT``) to the same stage name, an
-internal stage, under a prefix of this load alone. ``SLUICE_SNOWFLAKE_STAGE_TYPE=internal``
+batch's files relative to the table's folder (``FILES =``, at most 1,000 names to a COPY,
+so a larger batch takes several COPY statements into the same load table); a lake in a
+folder is uploaded (``PUT``) to the same stage name, an internal stage, under a prefix of
+this load alone. ``SLUICE_SNOWFLAKE_STAGE_TYPE=internal``
 uploads an S3 lake's files the same way, one at a time through the worker, for an account
 where no storage integration may read the bucket.
 """
@@ -35,6 +37,8 @@ from sluice.warehouse.tables import warehouse_table
 log = logging.getLogger(__name__)
 
 REPLACE_MARKER = "_sluice_replace"  # a column of the MERGE's source only
+#: the most file names one COPY's FILES option takes (Snowflake's limit)
+FILES_PER_COPY = 1000
 STALE_LOAD_TABLE_AGE = timedelta(days=1)
 
 
@@ -64,6 +68,16 @@ def _put(cursor: Any, lake: Lake, path: str, staged: str) -> None:
         with lake.fs.open_input_stream(path) as source, open(local, "wb") as target:
             shutil.copyfileobj(source, target, 8 << 20)
         _query(cursor, f"PUT 'file://{local}' {staged} AUTO_COMPRESS = FALSE OVERWRITE = TRUE")
+
+
+def files_clauses(names: list[str]) -> list[str]:
+    """``FILES = (…)`` options naming ``names`` (paths under the COPY's location, nested
+    prefixes included), at most :data:`FILES_PER_COPY` to each."""
+    quoted = ["'" + name.replace("'", "''") + "'" for name in names]
+    return [
+        f"FILES = ({', '.join(quoted[start : start + FILES_PER_COPY])})"
+        for start in range(0, len(quoted), FILES_PER_COPY)
+    ]
 
 
 def ident(name: str) -> str:
@@ -146,20 +160,20 @@ def load_batch(
             for name in files:
                 _put(cursor, lake, posixpath.join(table_path, name), staged)
             # the uploaded copies go once loaded (PURGE); never on the lake's own stage
-            location, files_clause = staged, "PURGE = TRUE"
+            location, clauses = staged, ["PURGE = TRUE"]
         else:
             # the batch's files may be in its partition folder or a driver's own folder
-            folder = lake.relative(table_path)
-            names = ", ".join("'" + name.replace("'", "''") + "'" for name in files)
-            location, files_clause = f"@{stage}/{folder}/", f"FILES = ({names})"
+            location, clauses = f"@{stage}/{lake.relative(table_path)}/", files_clauses(files)
         _create_or_widen(cursor, target, fields, definition)
         _drop_stale_load_tables(cursor, schema, warehouse_table(source, stream), started)
         _query(cursor, f"CREATE TRANSIENT TABLE {load_table} ({definition})")
-        results = _query(
-            cursor,
-            f"COPY INTO {load_table} FROM {location} {files_clause} FILE_FORMAT = (TYPE = PARQUET)"
-            " MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE ON_ERROR = ABORT_STATEMENT",
-        )
+        results = []
+        for clause in clauses:  # all into the load table: the MERGE below is the one visible step
+            results += _query(
+                cursor,
+                f"COPY INTO {load_table} FROM {location} {clause} FILE_FORMAT = (TYPE = PARQUET)"
+                " MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE ON_ERROR = ABORT_STATEMENT",
+            )
         purged = True  # PURGE removed the uploaded files, loaded or not
         _check_copy(results, expected)
         rows = _replace_batch(cursor, target, load_table, fields, batch)
