@@ -148,10 +148,21 @@ def _job_status(job: dict[str, Any], poll: bool = False) -> str:
 
 
 def _start_attempt(job: dict[str, Any]) -> dict[str, Any]:
-    attempt = {"id": len(job["_attempts"]), "status": "running", "createdAt": int(time.time()), "recordsSynced": 0}
-    attempt.update(updatedAt=attempt["createdAt"], endedAt=None, bytesSynced=0)
+    now = int(time.time())
+    attempt = {"id": len(job["_attempts"]), "status": "running", "createdAt": now, "updatedAt": now, "endedAt": None}
     job["_attempts"].append(attempt)
     return attempt
+
+
+def _end_attempt(attempt: dict[str, Any], status: str, rows: int, size: int) -> None:
+    attempt.update(status=status, recordsSynced=rows, bytesSynced=size)
+    attempt["totalStats"] = {
+        "recordsEmitted": rows,
+        "recordsCommitted": rows,
+        "bytesEmitted": size,
+        "bytesCommitted": size,
+    }
+    attempt["endedAt"] = attempt["updatedAt"] = int(time.time())
 
 
 def _run_attempts(job: dict[str, Any], connection: dict[str, Any]) -> None:
@@ -164,20 +175,18 @@ def _run_attempts(job: dict[str, Any], connection: dict[str, Any]) -> None:
             attempt = _start_attempt(job)
         rows, size = _write_destination(job, connection, half=True)
         with STATE.lock:
-            attempt.update(status="failed", recordsSynced=rows, bytesSynced=size)
-            attempt["endedAt"] = attempt["updatedAt"] = int(time.time())
+            _end_attempt(attempt, "failed", rows, size)
         time.sleep(int(time.time()) + 1.05 - time.time())
     with STATE.lock:
         attempt = _start_attempt(job)
     rows, size = _write_destination(job, connection)
     with STATE.lock:
-        rows = connection.get("rows_reported", rows)
-        attempt.update(status="succeeded", recordsSynced=rows, bytesSynced=size)
-        attempt["endedAt"] = attempt["updatedAt"] = int(time.time())
+        _end_attempt(attempt, "succeeded", connection.get("rows_reported", rows), size)
         if job["status"] not in TERMINAL:  # not cancelled meanwhile
-            # the job's figures are the sum of its attempts' (Airbyte aggregates them)
-            job["rowsSynced"] = sum(a["recordsSynced"] for a in job["_attempts"])
-            job["bytesSynced"] = sum(a["bytesSynced"] for a in job["_attempts"])
+            # the last attempt's committed records and bytes, as Airbyte's public API reports
+            # them (JobResponseMapper: lastAttempt.totalStats.recordsCommitted)
+            job["rowsSynced"] = attempt["totalStats"]["recordsCommitted"]
+            job["bytesSynced"] = attempt["totalStats"]["bytesCommitted"]
             job["status"], job["lastUpdatedAt"] = "succeeded", _now()
 
 

@@ -36,7 +36,9 @@ def production_batch(tmp_path_factory, radosgw, fakesnow_server):
     root = f"s3://{radosgw.new_bucket()}/lake"
     standin = AirbyteStandin(env={**isolated_environment(tmp_path / "standin", tmp_path / "standin"), **radosgw.env})
     streams = faker_streams()
-    standin.setup(connections={CONNECTION_ID: s3_connection(root, radosgw.endpoint, streams)})
+    # Airbyte retried the sync: the failed first attempt left part files with the job's sync id
+    connection = {**s3_connection(root, radosgw.endpoint, streams), "failed_attempts": 1, "part_rows": 400}
+    standin.setup(connections={CONNECTION_ID: connection})
     database = new_database(fakesnow_server)
     env = {
         **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
@@ -85,13 +87,17 @@ def test_an_airbyte_sync_into_the_s3_lake_becomes_bronze_and_every_dbt_layer_on_
     output, snowflake, standin, lake = (production_batch[k] for k in ("output", "snowflake", "standin", "lake"))
     assert "ingest_faker            success" in output and "transform               success" in output
     (job,) = standin.jobs
-    assert job["status"] == "succeeded" and job["rowsSynced"] == 2100
     expected = {name: len(stream["records"]) for name, stream in production_batch["streams"].items()}
+    failed = {name: rows // 2 for name, rows in expected.items()}  # what the failed attempt wrote
+    assert job["status"] == "succeeded" and job["rowsSynced"] == sum(expected.values()) == 2100
     for stream, rows in expected.items():
         manifest = read_manifest(lake, "faker", stream, BATCH)
         assert manifest["landed"] == rows and manifest["attempt"] == f"airbyte-job-{job['jobId']}"
+        assert manifest["airbyte_attempt"] == 1 and len(manifest["files"]) == -(-rows // 400)
+        earlier = manifest["airbyte_earlier_attempt_files"]
+        assert len(earlier) == -(-failed[stream] // 400) and all(lake.exists(lake.path(name)) for name in earlier)
         table = lake.delta_table(lake.path("bronze", "faker", stream))
-        # registered where Airbyte's S3 destination wrote them: nothing copied
+        # registered where Airbyte's S3 destination wrote them: nothing copied, nothing of the failed attempt
         assert {f"bronze/faker/{stream}/{path}" for path in active_files(table, BATCH)} == set(manifest["files"])
         assert all(path.startswith("airbyte/") for path in active_files(table, BATCH))
         assert count(snowflake, f"bronze.faker__{stream}", f"_sluice_batch = '{BATCH}'") == rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 import uuid
@@ -382,9 +383,10 @@ def test_a_retried_job_lands_only_its_succeeded_attempts_files(airbyte, standin)
         "purchases": {"read": 11, "landed": 11, "quarantined": 0},
     }
     (job,) = syncs_started(standin, connection_id)
-    assert job["rowsSynced"] == 3 + 5 + 7 + 11, "Airbyte's job figure sums its attempts"
+    assert job["rowsSynced"] == 7 + 11, "the last attempt's committed records"
     attempts = AirbyteServerHook().job_attempts(job["jobId"])
-    assert [(a["id"], a["status"], a["recordsSynced"]) for a in attempts] == [(0, "failed", 8), (1, "succeeded", 18)]
+    committed = [(a["id"], a["status"], a["totalStats"]["recordsCommitted"]) for a in attempts]
+    assert committed == [(0, "failed", 3 + 5), (1, "succeeded", 7 + 11)]
     for stream, rows, failed_rows in (("users", 7, 3), ("purchases", 11, 5)):
         manifest = read_manifest(lake, "shop", stream, BATCH)
         earlier = manifest["airbyte_earlier_attempt_files"]
@@ -397,6 +399,18 @@ def test_a_retried_job_lands_only_its_succeeded_attempts_files(airbyte, standin)
         table = lake.delta_table(lake.path("bronze", "shop", stream)).to_pyarrow_table()
         assert result["rows"] == rows and table.num_rows == rows
         assert sorted(table.column("id").to_pylist()) == list(range(rows)), "each record once"
+
+
+def test_where_airbyte_does_not_say_the_attempts_a_retried_jobs_leftovers_fail_the_count(airbyte, standin, monkeypatch):
+    from sluice.ingest.landing import LandingError, manifest_path
+
+    airbyte(failed_attempts=1)
+    connection = json.loads(os.environ["AIRFLOW_CONN_AIRBYTE_DEFAULT"])
+    connection["extra"]["config_api_url"] = f"{standin.url}/no-configuration-api"  # e.g. Airbyte Cloud
+    monkeypatch.setenv("AIRFLOW_CONN_AIRBYTE_DEFAULT", json.dumps(connection))
+    with pytest.raises(LandingError, match=r"its files hold 26 record\(s\) but Airbyte reports 18 synced\. Nothing"):
+        operator().execute({})
+    assert not airbyte.lake.exists(manifest_path(airbyte.lake, "shop", "users", BATCH))
 
 
 def test_a_job_moves_one_status_per_poll_not_by_the_clock(airbyte, standin):

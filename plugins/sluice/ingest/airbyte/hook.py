@@ -189,7 +189,7 @@ class AirbyteServerHook(AirbyteHook):
 
     def job_attempts(self, job_id: int) -> list[dict[str, Any]] | None:
         """The job's attempts, oldest first, as the configuration API's ``jobs/get`` reports
-        them (id, status, createdAt and endedAt in epoch seconds, recordsSynced); None when
+        them (id, status, createdAt and endedAt in epoch seconds, totalStats); None when
         that API is not served there (Airbyte Cloud serves only the public API)."""
         from urllib.parse import urljoin
 

@@ -14,9 +14,9 @@ the attempts before it ended (``_airbyte_extracted_at``, from the footer too; Ai
 reports attempt times in whole seconds, so "after" means from the second after the
 last earlier attempt ended). A file with records from both sides is refused. The
 attempts come from Airbyte's configuration API; where it is not served, every file of
-the job is landed. The files' rows must add up to the succeeded attempt's
-``recordsSynced`` (the job's ``rowsSynced``, which may count every attempt's records,
-only when the attempts are unknown); then one landing manifest per stream is published
+the job is landed. The files' rows must add up to the job's ``rowsSynced``, which Airbyte's
+public API takes from the last (the succeeded) attempt's committed records, so files of
+earlier attempts that were taken fail the check; then one landing manifest per stream is published
 (``landing/<source>/<stream>/batch=<batch>.json``), the same a ``local`` landing writes,
 and the shared path (bronze commit, warehouse load) follows. Files that fail a check are
 left where they are, uncommitted, and the reason is written to ``quarantine/<source>/_airbyte/batch=<batch>.json``.
@@ -129,17 +129,15 @@ def _utc_range(found: tuple[Any, Any] | None) -> tuple[datetime, datetime] | Non
     return tuple(value if value.tzinfo else value.replace(tzinfo=UTC) for value in found)  # type: ignore[return-value]
 
 
-def succeeded_attempt(attempts: list[Mapping[str, Any]] | None) -> tuple[datetime, int | None, int] | None:
+def succeeded_attempt(attempts: list[Mapping[str, Any]] | None) -> tuple[datetime, int] | None:
     """For a job's attempts (oldest first): (the earliest time the succeeded attempt's
-    records can have been extracted, its ``recordsSynced``, its id); None if unknown."""
+    records can have been extracted, its id); None if unknown."""
     succeeded = [a for a in attempts or [] if a.get("status") == "succeeded"]
     if not succeeded:
         return None
     last = succeeded[-1]
     earlier = [int(a["endedAt"] or a["createdAt"]) + 1 for a in attempts if a.get("id", 0) < last.get("id", 0)]
-    since = max([int(last["createdAt"]), *earlier])
-    synced = last.get("recordsSynced")
-    return datetime.fromtimestamp(since, UTC), None if synced is None else int(synced), int(last.get("id", 0))
+    return datetime.fromtimestamp(max([int(last["createdAt"]), *earlier]), UTC), int(last.get("id", 0))
 
 
 def collect_job(
@@ -199,15 +197,15 @@ def collect_job(
         )
         raise _reject(lake, source, batch, job_id, reason, unreadable + files)
     rows = sum(count for entries in found.values() for _, count, _ in entries)
-    expected = attempt[1] if attempt and attempt[1] is not None else job.get("rowsSynced")
+    expected = job.get("rowsSynced")
     if expected is None or rows != int(expected):
-        said = f"synced by its succeeded attempt {attempt[2]}" if attempt and attempt[1] is not None else "synced"
+        said = f" by attempt {attempt[1]}" if attempt else ""
         raise _reject(
             lake,
             source,
             batch,
             job_id,
-            f"its files hold {rows} record(s) but Airbyte reports {expected} {said}",
+            f"its files hold {rows} record(s) but Airbyte reports {expected} synced{said}",
             files,
         )
     manifests = {}
@@ -226,7 +224,7 @@ def collect_job(
             "airbyte_job_id": job_id,
         }
         if attempt:  # the earlier attempts' files stay where they are, never committed
-            manifests[stream]["airbyte_attempt"] = attempt[2]
+            manifests[stream]["airbyte_attempt"] = attempt[1]
             manifests[stream]["airbyte_earlier_attempt_files"] = [lake.relative(path) for path in earlier[stream]]
     for manifest in manifests.values():
         write_manifest(lake, manifest)

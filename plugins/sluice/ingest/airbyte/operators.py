@@ -21,8 +21,9 @@ class AirbyteSyncOperator(AirbyteTriggerSyncOperator):
     status that has not ended means "wait"; a timeout, an ``execution_timeout`` or a
     kill cancels the job; API errors are retried (:class:`~sluice.ingest.airbyte.hook.AirbyteServerHook`).
     When the job succeeded, the files its S3 destination wrote in its succeeded attempt
-    are checked against that attempt's record count and published as the batch's landing, for the bronze commit that
-    follows; for a connection that writes the warehouse, its tables are checked instead.
+    are checked against the job's record count (that attempt's) and published as the
+    batch's landing, for the bronze commit that follows; for a connection that writes the
+    warehouse, its tables are checked instead.
 
     :param source: name of the source declaration (``include/sources/<source>.yml``)
     :param batch: batch id of the interval to land (templated; the run's interval start)
