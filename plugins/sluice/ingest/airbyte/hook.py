@@ -193,26 +193,24 @@ class AirbyteServerHook(AirbyteHook):
         that API is not served there (Airbyte Cloud serves only the public API)."""
         from urllib.parse import urljoin
 
-        import httpx
+        client = self.airbyte_api.sdk_configuration.client  # the SDK's: proxies and timeout
 
         def request() -> Any:
-            with httpx.Client(timeout=self.conn["timeout"] or 30.0, follow_redirects=True) as client:
-                token_url = urljoin(self.conn["host"], self.conn["token_url"])  # as the SDK joins them
-                headers = {}
-                if self.conn["client_id"] and self.conn["client_secret"]:
-                    answer = client.post(
-                        token_url,
-                        data={
-                            "grant_type": "client_credentials",
-                            "client_id": self.conn["client_id"],
-                            "client_secret": self.conn["client_secret"],
-                        },
-                    )
-                    _raise_for(answer, "token endpoint")
-                    headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-                answer = client.post(f"{self.config_api_url()}/jobs/get", json={"id": int(job_id)}, headers=headers)
-                _raise_for(answer)
-                return answer.json()
+            headers = {}
+            if self.conn["client_id"] and self.conn["client_secret"]:
+                answer = client.post(
+                    urljoin(self.conn["host"], self.conn["token_url"]),  # as the SDK joins them
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": self.conn["client_id"],
+                        "client_secret": self.conn["client_secret"],
+                    },
+                )
+                _raise_for(answer, "token endpoint")
+                headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+            answer = client.post(f"{self.config_api_url()}/jobs/get", json={"id": int(job_id)}, headers=headers)
+            _raise_for(answer)
+            return answer.json()
 
         try:
             body = self.call(f"reading the attempts of Airbyte job {job_id}", request)
