@@ -413,6 +413,49 @@ def test_where_airbyte_does_not_say_the_attempts_a_retried_jobs_leftovers_fail_t
     assert not airbyte.lake.exists(manifest_path(airbyte.lake, "shop", "users", BATCH))
 
 
+def test_a_file_with_records_of_two_attempts_is_refused_and_an_earlier_attempts_file_is_left_out(local_lake):
+    from datetime import UTC, datetime, timedelta
+
+    from sluice.ingest.airbyte.landing import collect_job
+    from sluice.ingest.landing import LandingError
+
+    second = datetime(2026, 11, 20, 1, 0, 10, tzinfo=UTC)  # the succeeded attempt's start
+    attempts = [
+        {
+            "id": 0,
+            "status": "failed",
+            "createdAt": int(second.timestamp()) - 60,
+            "endedAt": int(second.timestamp()) - 1,
+        },
+        {"id": 1, "status": "succeeded", "createdAt": int(second.timestamp()), "endedAt": int(second.timestamp()) + 60},
+    ]
+    folder = local_lake.path("bronze", "shop", "users", "airbyte")
+    meta = DOCUMENTED_COLUMNS[3][1]
+
+    def part(name, *extracted):
+        table = pa.table(
+            {
+                "_airbyte_extracted_at": pa.array(extracted, DOCUMENTED_COLUMNS[1][1]),
+                "_airbyte_meta": pa.array([{"sync_id": 7, "changes": []}] * len(extracted), meta),
+                "id": list(range(len(extracted))),
+            }
+        )
+        local_lake.fs.create_dir(folder)
+        pq.write_table(table, f"{folder}/{name}", filesystem=local_lake.fs)
+
+    job = {"jobId": 7, "startTime": "2026-11-20T01:00:00Z", "rowsSynced": 2, "connectionId": "c"}
+    part("a_0.parquet", second - timedelta(seconds=5))  # the failed attempt's
+    part("b_0.parquet", second + timedelta(seconds=2), second + timedelta(seconds=3))
+    (manifest,) = collect_job(local_lake, "shop", BATCH, job, {"users": folder}, attempts).values()
+    assert manifest["files"] == ["bronze/shop/users/airbyte/b_0.parquet"]
+    assert manifest["airbyte_earlier_attempt_files"] == ["bronze/shop/users/airbyte/a_0.parquet"]
+
+    part("c_0.parquet", second - timedelta(seconds=1), second + timedelta(seconds=4))
+    with pytest.raises(LandingError, match=r"not Parquet files of this job and its succeeded attempt alone") as error:
+        collect_job(local_lake, "shop", BATCH, {**job, "rowsSynced": 4}, {"users": folder}, attempts)
+    assert "airbyte/c_0.parquet" in str(error.value)
+
+
 def test_a_job_moves_one_status_per_poll_not_by_the_clock(airbyte, standin):
     from sluice.ingest.airbyte.hook import AirbyteServerHook
 
