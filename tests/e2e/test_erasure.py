@@ -13,6 +13,7 @@ import pytest
 from e2e.snapshot import warehouse_snapshot
 from e2e.test_slice import run_batch, run_ok
 from environment import VENV_BIN, isolated_environment
+from residue import bytes_holding, delta_stats_holding, files_holding, metadata_holding
 
 pytestmark = pytest.mark.e2e
 BATCHES = ("2026-11-10T00:00", "2026-11-10T06:00")
@@ -55,8 +56,53 @@ def people_rows(warehouse, ids, emails):
     return found
 
 
+#: the people's user ids show in each table's log as the statistics of the files holding them
+ID_COLUMNS = {"users": "id", "purchases": "user_id"}
+QUARANTINED_BATCH = "20261110T060000Z"
+
+
+def quarantine(lake, people):
+    """A quarantine file of the users stream holding the people's records, as the landing
+    writes one for records that do not match the stream's schema (source-faker sends none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sluice.ingest.landing import QUARANTINE_FILE, QUARANTINE_SCHEMA, quarantine_folder
+
+    rows = [
+        {
+            "_airbyte_raw_id": f"raw-{user_id}",
+            "_airbyte_extracted_at": 0,
+            "_sluice_reason": "age: not an integer",
+            "_airbyte_data": json.dumps({"id": user_id, "email": email, "telephone": phone, "age": "n/a"}),
+        }
+        for user_id, email, phone in people
+    ]
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), sink)
+    path = f"{quarantine_folder(lake, 'faker', 'users', QUARANTINED_BATCH)}/{QUARANTINE_FILE}"
+    lake.write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def search_stores(data, values, ids, hashes):
+    """Where values lie, searched independently of the product's scan (:mod:`residue`):
+    the warehouse file's bytes, every file of the lake, the index's files (for the
+    people's salted hashes) and the bronze tables' logs (for their user ids)."""
+    lake, warehouse = data / "lake", data / "warehouse" / "sluice.duckdb"
+    return {
+        "warehouse": bytes_holding([warehouse, warehouse.with_name(warehouse.name + ".wal")], values),
+        "lake": files_holding(lake, values),
+        "index": files_holding(lake / "index", [str(h) for h in hashes]),
+        "log": {
+            table: delta_stats_holding(lake / "bronze" / "faker" / table, column, [str(i) for i in ids])
+            for table, column in ID_COLUMNS.items()
+        },
+    }
+
+
 @pytest.fixture(scope="module")
 def erased(tmp_path_factory):
+    from sluice.lake.index import identifier_hashes
     from sluice.lake.storage import open_lake
 
     tmp_path = tmp_path_factory.mktemp("erasure")
@@ -71,11 +117,32 @@ def erased(tmp_path_factory):
         run_batch(env, start)
     warehouse = tmp_path / "data" / "warehouse" / "sluice.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)
-    users = con.execute("select distinct id, email from bronze.faker__users order by id limit 3").fetchall()
+    users = con.execute("select distinct id, email, telephone from bronze.faker__users order by id limit 4").fetchall()
     con.close()
-    (a_id, a_email), (b_id, b_email), (c_id, c_email) = users
+    (a_id, a_email, _), (b_id, b_email, _), (c_id, c_email, _), control = users
+    lake = open_lake(str(tmp_path / "data" / "lake"))
+    quarantine(lake, [users[0], control])  # one of the people, and someone not erased
+    salt = (tmp_path / "data" / "erasure.salt").read_text().strip().encode()
+    people = {
+        "ids": [a_id, b_id, c_id],
+        "emails": [a_email, b_email, c_email],
+        # values only each person has: what a search of raw bytes and text can look for
+        "values": [value for _, email, phone in users[:3] for value in (email, phone)],
+        "hashes": identifier_hashes({"email": {a_email, b_email, c_email}, "user_id": {a_id, b_id, c_id}}, salt),
+        "control": {
+            "id": control[0],
+            "values": list(control[1:]),
+            "hashes": identifier_hashes({"email": {control[1]}, "user_id": {control[0]}}, salt),
+        },
+    }
+    searched = (
+        [*people["values"], *people["control"]["values"]],
+        [*people["ids"], people["control"]["id"]],
+        [*people["hashes"], *people["control"]["hashes"]],
+    )
     before = warehouse_snapshot(warehouse)
     held = people_rows(warehouse, [a_id, b_id, c_id], [a_email, b_email, c_email])
+    residue_before = search_stores(tmp_path / "data", *searched)
     conf = {
         "requests": [
             {"request_id": "req-email", "email": a_email.upper()},
@@ -88,10 +155,12 @@ def erased(tmp_path_factory):
         "env": env,
         "tmp": tmp_path,
         "warehouse": warehouse,
-        "lake": open_lake(str(tmp_path / "data" / "lake")),
-        "people": {"ids": [a_id, b_id, c_id], "emails": [a_email, b_email, c_email]},
+        "lake": lake,
+        "people": people,
+        "searched": searched,
         "before": before,
         "held": held,
+        "residue_before": residue_before,
         "conf": conf,
         "returncode": returncode,
         "log": log,
@@ -110,7 +179,70 @@ def test_three_people_named_by_different_identifiers_are_gone_from_every_store(e
 
     declared = declared_columns([load_source("faker")])
     assert scan_lake(erased["lake"], identifiers, declared) == []
-    assert not any(email.encode() in erased["warehouse"].read_bytes() for email in people["emails"])
+
+
+def test_no_byte_of_them_is_left_in_the_warehouse_file(erased):
+    """A DELETE leaves the rows' bytes in the file's free blocks; the erasure rewrites the file."""
+    people = erased["people"]
+    assert erased["residue_before"]["warehouse"] == {*people["values"], *people["control"]["values"]}, (
+        "before the erasure, the byte search finds everyone's email and telephone in the file"
+    )
+    after = search_stores(erased["tmp"] / "data", *erased["searched"])["warehouse"]
+    assert after == set(people["control"]["values"]), "only the person not erased is left, still findable"
+
+
+def test_no_file_of_the_lake_holds_them_after_the_purge(erased):
+    """Data files, quarantine, Delta logs and checkpoints, manifests, the index, the
+    requests table and the audit, searched as bytes and decoded rows, not by the product's scan."""
+    people, control = erased["people"], erased["people"]["control"]
+    before, after = erased["residue_before"], search_stores(erased["tmp"] / "data", *erased["searched"])
+    a_id, quarantined = people["ids"][0], f"quarantine/faker/users/batch={QUARANTINED_BATCH}/part-00000.parquet"
+    # the same searches found them before the erasure
+    assert all(
+        any(path.startswith("bronze/faker/users/_sluice_batch=") for path in before["lake"][value])
+        for value in people["values"]
+    ), before["lake"]
+    assert quarantined in before["lake"][people["emails"][0]]
+    assert all(before["index"][str(h)] for h in people["hashes"]), "each hash names files in the index"
+    assert before["log"]["users"][str(a_id)], "the smallest user id is in the statistics of the users' files"
+    # and find nothing of them after it
+    assert {value: paths for value, paths in after["lake"].items() if value in people["values"] and paths} == {}
+    assert {h: paths for h, paths in after["index"].items() if int(h) in people["hashes"] and paths} == {}
+    assert {
+        (table, i): files
+        for table, found in after["log"].items()
+        for i, files in found.items()
+        if int(i) in people["ids"] and files
+    } == {}
+    # while the person not erased is still found where they are
+    assert all(
+        any(path.startswith("bronze/faker/users/_sluice_batch=") for path in after["lake"][value])
+        and quarantined in after["lake"][value]
+        for value in control["values"]
+    ), after["lake"]
+    assert all(after["index"][str(h)] for h in control["hashes"])
+    assert any(name.endswith(".checkpoint.parquet") for name in after["log"]["users"][str(control["id"])])
+
+
+def test_no_identifier_is_in_the_task_log_its_xcom_or_rendered_fields(erased):
+    """The request's identifiers arrive in the run's conf (and Airflow's audit log keeps the
+    command that sent it); nothing the erasure logs, returns or renders holds any of the
+    people's identifiers, nor what they resolved to."""
+    people, airflow_home = erased["people"], erased["tmp"] / "airflow"
+    # `airflow dags test` writes the task's log to its output; a scheduled task's goes to the logs folder
+    logs = erased["log"] + "".join(
+        path.read_text(errors="replace") for path in (airflow_home / "logs").rglob("*") if path.is_file()
+    )
+    assert "erasure request req-email: done" in logs, "the search reads the erasure task's own log"
+    assert [value for value in people["values"] if value.lower() in logs.lower()] == []
+    markers = ["req-email", "20261110T000000Z"]  # a request id, and the first batch's id
+    held = metadata_holding(airflow_home / "airflow.db", [*people["values"], *markers])
+    assert "xcom.value" in held["req-email"], "the search reads the erasure's XCom"
+    assert "rendered_task_instance_fields.rendered_fields" in held[markers[1]], "and rendered fields"
+    sent = {people["emails"][0], people["emails"][2]}  # in the conf; the others were resolved
+    assert {value: held[value] for value in people["values"]} == {
+        value: {"dag_run.conf", "log.extra"} if value in sent else set() for value in people["values"]
+    }
 
 
 def test_every_other_row_is_unchanged(erased):
