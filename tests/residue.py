@@ -9,9 +9,12 @@ for a person not erased) and asserts that it finds them.
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 
@@ -22,22 +25,30 @@ def bytes_holding(paths: Iterable[Path], values: Iterable[str]) -> set[str]:
     return {value for value in values if value.lower().encode() in data}
 
 
-def files_holding(root: Path, values: Iterable[str]) -> dict[str, set[str]]:
+def files_holding(root: Path | str, values: Iterable[str], fs: Any = None) -> dict[str, set[str]]:
     """Per value, the files under ``root`` (relative paths) that hold it, case aside.
 
     Every file is searched as its bytes (a Delta log, manifests, state, JSON of any kind);
     a Parquet file (data, quarantine, checkpoints, index entries) also as its decoded
     rows, since compression hides its values from a byte search.
+
+    :param fs: the pyarrow filesystem ``root`` is on (a lake on S3); by default a folder
     """
+    from pyarrow.fs import FileSelector, FileType, LocalFileSystem
+
+    fs, root = fs or LocalFileSystem(), str(root)
+    infos = fs.get_file_info(FileSelector(root, recursive=True, allow_not_found=True))
     found: dict[str, set[str]] = {value: set() for value in values}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes().lower()
-        if path.name.endswith(".parquet"):
-            rows = pq.read_table(path).to_pylist()
-            data += json.dumps(rows, default=str, ensure_ascii=False).lower().encode()
+    for path in sorted(info.path for info in infos if info.type == FileType.File):
+        with fs.open_input_file(path) as file:
+            data = file.read()
+        if path.endswith(".parquet"):
+            rows = pq.read_table(pa.BufferReader(data)).to_pylist()
+            data += json.dumps(rows, default=str, ensure_ascii=False).encode()
+        data = data.lower()
         for value in found:
             if value.lower().encode() in data:
-                found[value].add(path.relative_to(root).as_posix())
+                found[value].add(posixpath.relpath(path, root))
     return found
 
 

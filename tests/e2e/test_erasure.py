@@ -206,14 +206,14 @@ def test_no_file_of_the_lake_holds_them_after_the_purge(erased):
     assert all(before["index"][str(h)] for h in people["hashes"]), "each hash names files in the index"
     assert before["log"]["users"][str(a_id)], "the smallest user id is in the statistics of the users' files"
     # and find nothing of them after it
-    assert {value: paths for value, paths in after["lake"].items() if value in people["values"] and paths} == {}
-    assert {h: paths for h, paths in after["index"].items() if int(h) in people["hashes"] and paths} == {}
     assert {
         (table, i): files
         for table, found in after["log"].items()
         for i, files in found.items()
         if int(i) in people["ids"] and files
     } == {}
+    assert {h: paths for h, paths in after["index"].items() if int(h) in people["hashes"] and paths} == {}
+    assert {value: paths for value, paths in after["lake"].items() if value in people["values"] and paths} == {}
     # while the person not erased is still found where they are
     assert all(
         any(path.startswith("bronze/faker/users/_sluice_batch=") for path in after["lake"][value])

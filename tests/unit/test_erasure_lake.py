@@ -7,6 +7,7 @@ import threading
 import pytest
 from test_erasure_index import B1, B2, SALT, USERS, land_and_commit
 
+from residue import files_holding
 from sluice.lake import rewrite as erasure_lake
 from sluice.lake.files import active_files, bronze_table
 from sluice.lake.rewrite import erase_from_table
@@ -98,6 +99,7 @@ def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
     from sluice.erasure.verify import scan_lake
     from sluice.ingest.landing import BatchLanding
     from sluice.ingest.schema import stream_schema
+    from sluice.lake.index import identifier_hashes
 
     lake = three_batches
     landing = BatchLanding(lake, "demo", B3, {"users": (USERS, stream_schema(SCHEMA))})
@@ -116,6 +118,11 @@ def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
     declared = {"bronze/demo/users": USERS.identifier_types, "quarantine/demo/users": USERS.identifier_types}
     before = scan_lake(lake, ada, declared)
     assert {f.path.split("/lake/", 1)[-1].split("/")[0] for f in before} >= {"bronze", "quarantine"}
+    # the same, searched as bytes and decoded rows rather than by the product's scan
+    hashes = [str(h) for h in identifier_hashes(ada, SALT)]
+    found = files_holding(lake.root, ["ada@x.io", "bob@x.io"], lake.fs)
+    assert {path.split("/")[0] for path in found["ada@x.io"]} == {"bronze", "quarantine"}
+    assert all(files_holding(lake.path("index"), hashes, lake.fs).values()), "the index names her files"
 
     erase_from_table(lake, "demo", USERS, ada, SALT)
     current = bronze_table(lake, "demo", "users")
@@ -128,6 +135,9 @@ def test_the_purge_leaves_no_identifier_anywhere_in_the_lake(three_batches):
     assert purged["quarantined_records_removed"] == 1 and purged["files_deleted"] >= 2
     assert scan_lake(lake, ada, declared) == []
     assert scan_lake(lake, {"email": {"bob@x.io"}, "user_id": {"2"}}, declared), "nobody else was purged"
+    found = files_holding(lake.root, ["ada@x.io", "bob@x.io"], lake.fs)
+    assert not found["ada@x.io"] and any(path.startswith("bronze/") for path in found["bob@x.io"])
+    assert files_holding(lake.path("index"), hashes, lake.fs) == dict.fromkeys(hashes, set())
     assert len(rows(lake)) == 8
 
 
