@@ -4,7 +4,9 @@ Airflow 2.11's LocalExecutor workers dispose the SQLAlchemy pool they inherit, c
 connections that were idle in it at the fork. The backfill job checks one out right after
 starting the executor, so it sometimes lost it mid-transaction ("server closed the
 connection unexpectedly"). The wrapper runs ``airflow dags backfill`` without a pool;
-this runs the same sequence on a real PostgreSQL server with the wrapper's environment.
+this runs the same sequence on a real PostgreSQL server with the wrapper's environment,
+and once with Airflow's default pool, where the connection is lost: the wrapper's setting
+is what keeps it.
 """
 
 from __future__ import annotations
@@ -47,14 +49,27 @@ def backfill_environment() -> dict[str, str]:
     return module.AIRFLOW2_ENVIRONMENT
 
 
-def test_the_backfill_job_keeps_its_connections_when_local_executor_workers_fork(postgres, tmp_path):
+def run_probe(postgres, airflow_home, wrapper_environment: dict[str, str]) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        **backfill_environment(),
-        "AIRFLOW_HOME": str(tmp_path),
+        **wrapper_environment,
+        "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
-    proc = subprocess.run([VENV2_BIN / "python", "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([VENV2_BIN / "python", "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_backfill_job_keeps_its_connections_when_local_executor_workers_fork(postgres, tmp_path):
+    proc = run_probe(postgres, tmp_path, backfill_environment())
     assert proc.returncode == 0 and "connections kept" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_with_airflows_default_pool_the_forked_workers_close_the_backfill_jobs_connection(postgres, tmp_path):
+    """The control: the same sequence with the pool on (Airflow's default) loses the connection."""
+    wrapper = backfill_environment()
+    assert wrapper.get("AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED") == "False"
+    proc = run_probe(postgres, tmp_path, {**wrapper, "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "True"})
+    assert proc.returncode != 0 and "connections kept" not in proc.stdout, proc.stdout[-3000:]
+    assert "server closed the connection unexpectedly" in proc.stderr, proc.stderr[-3000:]
