@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from environment import VENV2_BIN, VENV_BIN, isolated_environment
-from slack_receiver import SlackReceiver
+from slack_receiver import WEBHOOK_ERRORS, SlackReceiver
 from sluice.alerting.alerts import alert, resolve, task_failed, task_succeeded
 from sluice.alerting.incidents import FAILED, LOGGED, OPEN, RESOLVED, SENT, IncidentStore
 
@@ -206,6 +206,55 @@ def test_slack_down_or_slow_neither_raises_nor_holds_the_task(
         assert task_failed(task_context(1, error=ValueError("boom")), local_lake).action == "resent"
         assert IncidentStore(local_lake).current("ingest_shop/orders.load").delivery == SENT
         assert task_failed(task_context(2, error=ValueError("boom")), local_lake).action == "repeated"
+
+
+def assert_refused_then_sent_again(refusal, reason, slack, local_lake, watch_log, key, raise_incident) -> None:
+    """Slack refused the incident's first message for ``refusal``: a failed delivery, logged with
+    Slack's ``reason``, kept as failed in the incident; once Slack takes messages again, the next
+    repeat sends it, and the one after that is only counted."""
+    slack.refuse(refusal)
+    outcome = raise_incident(0)  # returns, raising nothing: the task goes on
+    assert outcome.action == "opened" and len(slack.received) == 1
+    assert outcome.delivery.status == FAILED and reason in outcome.delivery.error, outcome.delivery
+    errors = [line for line in watch_log if line.startswith("ERROR Alert not sent")]
+    assert len(errors) == 1 and reason in errors[0], watch_log
+    incident = IncidentStore(local_lake).current(key)
+    assert (incident.delivery, incident.delivery_error) == (FAILED, outcome.delivery.error)
+
+    slack.mode = "ok"
+    assert raise_incident(1).action == "resent" and len(slack.received) == 2
+    assert IncidentStore(local_lake).current(key).delivery == SENT
+    assert raise_incident(2).action == "repeated" and len(slack.received) == 2
+
+
+@pytest.mark.parametrize("refusal", sorted(WEBHOOK_ERRORS))
+def test_a_webhook_refusing_the_alert_is_a_failed_delivery_sent_again_later(refusal, slack, local_lake, watch_log):
+    def fail(run: int):
+        return task_failed(task_context(run, error=ValueError("boom")), local_lake)
+
+    reason = f"Response body: '{refusal}', Status Code: {WEBHOOK_ERRORS[refusal]}"
+    assert_refused_then_sent_again(refusal, reason, slack, local_lake, watch_log, "ingest_shop/orders.load", fail)
+
+
+@pytest.mark.parametrize("refusal", ["channel_not_found", "not_in_channel", "is_archived", "invalid_auth"])
+def test_the_web_api_answering_not_ok_is_a_failed_delivery_sent_again_later(
+    refusal, slack, local_lake, watch_log, monkeypatch
+):
+    """chat.postMessage answers a refused message with 200 and ``{"ok": false, "error": ...}``."""
+    connection = {
+        "conn_type": "slack",
+        "password": "xoxb-not-a-real-token",
+        "extra": {"base_url": f"http://127.0.0.1:{slack.port}/api/"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", json.dumps(connection))
+    monkeypatch.setenv("SLUICE_SLACK_CHANNEL", "#data-alerts")
+
+    def late(_: int):
+        return alert("freshness/x", "late", lake=local_lake)
+
+    reason = f"Slack refused the message: {refusal} (HTTP 200, ok: false)"
+    assert_refused_then_sent_again(refusal, reason, slack, local_lake, watch_log, "freshness/x", late)
+    assert slack.paths == ["/api/chat.postMessage"] * 2
 
 
 def test_without_a_slack_connection_the_alert_is_only_logged(slack, local_lake, watch_log, monkeypatch):

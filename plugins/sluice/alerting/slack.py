@@ -175,7 +175,20 @@ def _call_within(send: Any, seconds: float) -> str | None:
         return None
     if isinstance(error, TimeoutError) or "timed out" in str(error):
         return f"Slack did not answer within {seconds - GRACE_SECONDS:g} s ({error})"
+    refused = _web_api_refusal(error)
+    if refused:
+        return refused
     return f"{type(error).__name__}: {error}"
+
+
+def _web_api_refusal(error: BaseException) -> str | None:
+    """Slack's reason, in one line, when the Web API answered ``{"ok": false, "error": ...}``
+    (with HTTP 200, as it does for a refused message); None for any other error."""
+    from slack_sdk.errors import SlackApiError
+
+    if not isinstance(error, SlackApiError) or error.response.get("ok", True):
+        return None
+    return f"Slack refused the message: {error.response.get('error')} (HTTP {error.response.status_code}, ok: false)"
 
 
 class RoutedWebhookNotifier(SlackWebhookNotifier):
