@@ -185,7 +185,7 @@ def test_slack_down_or_slow_neither_raises_nor_holds_the_task(
     monkeypatch.setenv("SLUICE_SLACK_TIMEOUT_SECONDS", "0.5")
     if failure == "refused":
         slack.stop()  # nothing listens on the port any more
-    slack.mode = failure
+    slack.mode, slack.hang_seconds = failure, 60.0  # released below, once the call has returned
     outcome = task_failed(task_context(error=ValueError("boom")), local_lake)
     # bounded by the timeout's contract, not by a wall clock: one try with the 0.5 s timeout ...
     assert [(client.timeout, client.retry_handlers) for client in slack_clients] == [(0.5, [])]
