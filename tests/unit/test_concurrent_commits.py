@@ -23,7 +23,7 @@ from sluice.core.sources import StreamConfig
 from sluice.ingest.commit import commit_batch
 from sluice.ingest.landing import BatchLanding
 from sluice.ingest.schema import stream_schema
-from sluice.lake.bronze import bronze_table_path
+from sluice.lake.bronze import bronze_table_path, declared_keys
 from sluice.lake.storage import open_lake
 
 pytestmark = pytest.mark.s3
@@ -136,5 +136,7 @@ def test_two_concurrent_commits_to_one_table_both_land(radosgw, monkeypatch, tmp
     partitions = sorted(p["_sluice_batch"] for p in table.partitions())
     assert partitions == (["20261120T000000Z"] if table_exists else []) + batches
     assert table.to_pyarrow_table().num_rows == 100 + (10 if table_exists else 0)
+    # a create written over the winner's re-declares the metadata: the stream's keys are set again
+    assert declared_keys(STREAM).items() <= table.metadata().configuration.items()
     operations = [entry["operation"] for entry in table.history()]
     assert len(operations) == len(set(entry["version"] for entry in table.history())), "no version written twice"
