@@ -87,6 +87,15 @@ test-fast: setup $(VENV2)/.installed  ## everything but the end-to-end runs and 
 bench: setup  ## benchmarks, written to bench/results.json (BENCH_ARGS="--only landing" for one)
 	$(BIN)/python bench/run.py --output bench/results.json $(BENCH_ARGS)
 
+# The sample company's file exports and their truth, in the embedded lake's folder
+# (SLUICE_LAKE_ROOT when it names one): inbox/company/<stream>/ and truth/company/.
+SAMPLE_LAKE = $(or $(SLUICE_LAKE_ROOT),$(SLUICE_DATA_DIR)/lake)
+SAMPLE_ARGS = $(if $(BATCH),--batch $(BATCH)) $(if $(BATCHES),--batches $(BATCHES)) $(if $(SCALE),--scale $(SCALE)) $(if $(SEED),--seed $(SEED))
+.PHONY: sample-company
+sample-company: $(VENV)/.installed  ## the sample company's exports for BATCH=2026-11-20T00:00 (BATCHES=n, SCALE=, SEED=)
+	@case "$(SAMPLE_LAKE)" in s3://*|s3a://*) echo "sample-company writes a lake folder, not $(SAMPLE_LAKE)"; exit 2;; esac
+	PYTHONPATH=include $(BIN)/python -m sample_company --root "$(SAMPLE_LAKE)" $(SAMPLE_ARGS)
+
 # Locks: runtime (pyproject.toml's dependencies at the stack's versions, what the image
 # installs) and development (runtime + tools, held to the runtime lock's versions). uv
 # keeps the versions already in an output file; delete a line there to upgrade a package.
