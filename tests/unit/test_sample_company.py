@@ -219,6 +219,9 @@ def test_same_seed_and_scale_give_the_same_bytes_and_another_seed_differs(lake: 
     first = tree(lake)
     assert len(first) == 2 * (2 * len(STREAMS) + 1)
     assert again == first
+    # no clock in the bytes: gzip's header keeps no modification time
+    gzipped = [data for name, data in first.items() if name.endswith(".gz")]
+    assert gzipped and all(data[4:8] == bytes(4) for data in gzipped)
     # a batch alone is the same batch: nothing depends on what else was generated
     alone = tree(generate(tmp_path / "alone", "--batch", "2026-11-20T06:00"))
     assert alone == {name: data for name, data in first.items() if "20261120T0600" in name}
