@@ -1,6 +1,7 @@
 """Turn a stream's clean records into the rows its export carries, and say which row has
 which dirt. Dirt kinds are dealt to rows in rotation (with clean rows between), so every
-kind a stream declares is present in every batch's file, whatever the scale."""
+kind a stream declares is present in every batch's file from scale factor 1 up (a file
+needs at least as many records as its stream has kinds)."""
 
 from __future__ import annotations
 
