@@ -10,6 +10,8 @@ identifies a person, used by erasure). Drivers:
 - ``airbyte``: an Airbyte server syncs the connection ``airbyte.connection_id``, reached
   through the Airflow connection ``airbyte.conn_id``; its destination writes into the
   lake (``airbyte.destination: lake``) or straight into the warehouse (``warehouse``).
+- ``files``: files dropped under the lake's ``inbox/<source>/<stream>/``; each stream
+  declares its ``format`` and how to read it (:class:`FileFormat`).
 
 Every declaration is checked against one schema (pydantic models, built on first use): a
 key the schema does not know is an error naming the key it most likely means, and a value
@@ -48,6 +50,7 @@ class StreamConfig:
         the others through them; the subject key is one of them
     :param pii: the columns that hold personal data, erased and verified with the rows
     :param checks: thresholds of the per-batch checks (:mod:`sluice.core.thresholds`)
+    :param files: how a ``files`` source's stream is read
     """
 
     name: str
@@ -57,6 +60,7 @@ class StreamConfig:
     identifiers: tuple[tuple[str, str], ...] = ()
     pii: tuple[str, ...] = ()
     checks: StreamChecks = DEFAULTS
+    files: FileFormat | None = None
 
     def __post_init__(self) -> None:
         key = (self.record_key,) if isinstance(self.record_key, str) else tuple(self.record_key)
@@ -75,7 +79,32 @@ class StreamConfig:
         return dict(self.identifiers)
 
 
-DRIVERS = ("local", "airbyte")
+@dataclass(frozen=True)
+class FileFormat:
+    """How a ``files`` stream's files are read.
+
+    :param format: ``jsonl``, ``json`` (one array of records), ``csv`` or ``xml``
+    :param pattern: glob of the file names taken under ``inbox/<source>/<stream>/``
+    :param delimiter: csv field delimiter
+    :param encoding: csv text encoding (``utf-8`` also accepts a byte-order mark)
+    :param record_path: xml element of one record, ``invoice`` or ``inv:invoice``
+    :param namespaces: xml prefix -> namespace URI, for ``record_path``
+    :param xsd: xml schema every file must pass, relative to the declaration's folder
+    :param max_expansion: a compressed file may decompress to at most this many times its size
+    """
+
+    format: str
+    pattern: str = "*"
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    record_path: str | None = None
+    namespaces: tuple[tuple[str, str], ...] = ()
+    xsd: Path | None = None
+    max_expansion: float = 100
+
+
+FILE_FORMATS = ("jsonl", "json", "csv", "xml")
+DRIVERS = ("local", "airbyte", "files")
 AIRBYTE_DESTINATIONS = ("lake", "warehouse")
 
 
@@ -144,7 +173,7 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
         raise SourceConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
     declared = _validate(raw, path)
     driver = declared.driver
-    required = ["streams", "connector"] if driver == "local" else ["streams", "airbyte"]
+    required = {"local": ["streams", "connector"], "airbyte": ["streams", "airbyte"]}.get(driver, ["streams"])
     missing = [key for key in required if not getattr(declared, key)]
     if missing:
         raise SourceConfigError(f"{path}: missing required keys {missing} (driver {driver})")
@@ -153,7 +182,7 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
         connector=declared.connector or "",
         description=declared.description.strip(),
         owner=declared.owner,
-        streams=tuple(_stream(stream_name, spec, path) for stream_name, spec in declared.streams.items()),
+        streams=tuple(_stream(stream_name, spec, path, driver) for stream_name, spec in declared.streams.items()),
         connector_config=declared.config or {},
         connection_id=declared.connection_id,
         driver=driver,
@@ -162,9 +191,10 @@ def load_source(name: str, directory: Path | None = None) -> SourceConfig:
     )
 
 
-def _stream(name: str, spec: Any, path: Path) -> StreamConfig:
+def _stream(name: str, spec: Any, path: Path, driver: str = "local") -> StreamConfig:
     """One stream's declaration (its shape already validated), its personal-data keys checked."""
     where = f"{path}: stream {name!r}"
+    files = _file_format(spec, path, where) if driver == "files" else None
     identifiers = spec.identifiers or {}
     if (identifiers or spec.pii) and not spec.subject_key:
         raise SourceConfigError(f"{where} declares personal data but no subject_key (the column naming the person)")
@@ -182,6 +212,24 @@ def _stream(name: str, spec: Any, path: Path) -> StreamConfig:
         identifiers=tuple(sorted(identifiers.items())),
         pii=tuple(spec.pii or ()),
         checks=checks,
+        files=files,
+    )
+
+
+def _file_format(spec: Any, path: Path, where: str) -> FileFormat:
+    if not spec.format:
+        raise SourceConfigError(f"{where} has no format (one of {list(FILE_FORMATS)})")
+    if spec.format == "xml" and not spec.record_path:
+        raise SourceConfigError(f"{where} has no record_path (the element of one record)")
+    return FileFormat(
+        format=spec.format,
+        pattern=spec.pattern or "*",
+        delimiter=spec.delimiter or ",",
+        encoding=spec.encoding or "utf-8",
+        record_path=spec.record_path,
+        namespaces=tuple(sorted((spec.namespaces or {}).items())),
+        xsd=(path.parent / spec.xsd) if spec.xsd else None,
+        max_expansion=spec.max_expansion,
     )
 
 
@@ -217,6 +265,15 @@ def _schema() -> dict[str, Any]:
         identifiers: dict[str, name] | None = None
         pii: list[str] | None = None
         checks: Any = None  # read by sluice.core.thresholds, which names what is wrong
+        # the files driver's
+        format: Literal[FILE_FORMATS] | None = None  # type: ignore[valid-type]
+        pattern: str | None = None
+        delimiter: Annotated[str, Field(min_length=1, max_length=1)] | None = None
+        encoding: str | None = None
+        record_path: str | None = None
+        namespaces: dict[str, str] | None = None
+        xsd: str | None = None
+        max_expansion: Annotated[float, Field(gt=1)] = 100
 
     class Airbyte(Strict):
         connection_id: Annotated[name, BeforeValidator(lambda v: str(v) if type(v) is int else v)]

@@ -11,9 +11,10 @@ from sluice.core.batch import BATCH_ID_TEMPLATE
 from sluice.core.sources import SourceConfig
 from sluice.ingest.airbyte.driver import AirbyteDriver
 from sluice.ingest.contract import Driver
+from sluice.ingest.files.driver import FilesDriver
 from sluice.ingest.local.driver import LocalDriver
 
-DRIVERS: dict[str, type[Driver]] = {driver.name: driver for driver in (LocalDriver, AirbyteDriver)}
+DRIVERS: dict[str, type[Driver]] = {driver.name: driver for driver in (LocalDriver, AirbyteDriver, FilesDriver)}
 
 
 def driver_for(source: SourceConfig) -> Driver:

@@ -266,6 +266,11 @@ class _StreamWriter:
         if len(buffer.data) >= self.buffer_rows:
             self.flush()
 
+    def reject(self, reason: str, data: Any, emitted_at: int = 0) -> None:
+        """Count one read record that cannot be landed and quarantine it with ``reason``."""
+        self.quarantine.add(f"{self.raw_id_prefix}{self.counts.read:012x}", emitted_at, reason, data)
+        self.counts.read += 1
+
     def flush(self) -> None:
         """Hand the buffered records to the writer and start a new buffer."""
         if self._buffer.data:
@@ -452,10 +457,19 @@ class BatchLanding:
         for record in records:
             self.add(record)
 
-    def publish(self, state: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    def reject(self, stream: str, reason: str, data: Any, emitted_at: int = 0) -> None:
+        """Count one read record of ``stream`` that a driver could not make a record of (an
+        unparsable line, an unreadable file) and quarantine it with ``reason``."""
+        self.writers[stream].reject(reason, data, emitted_at)
+
+    def publish(
+        self, state: list[dict[str, Any]] | None, extra: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Close the files, check the counts, write quarantine and manifests, save the state.
 
         :param state: the connector's last state messages, saved for the next batch
+        :param extra: per stream, keys a driver publishes in the manifest with the landing
+            (the files driver's ledger of the files it took)
         :returns: per stream, the manifest (see :func:`read_manifest`)
         """
         for writer in self.writers.values():
@@ -469,7 +483,7 @@ class BatchLanding:
                 raise LandingError(
                     f"{self.source}.{name}: read {counts.read} != landed + quarantined + suppressed {counts}"
                 )
-            manifests[name] = writer.manifest(self.source, self.batch, self.attempt)
+            manifests[name] = {**writer.manifest(self.source, self.batch, self.attempt), **(extra or {}).get(name, {})}
         for name, writer in self.writers.items():
             writer.quarantine.write(self.lake, quarantine_folder(self.lake, self.source, name, self.batch))
         self.undeclared.write(self.lake, quarantine_folder(self.lake, self.source, "_undeclared", self.batch))

@@ -1,0 +1,1 @@
+"""The ``files`` driver: JSON, CSV and XML files from the lake's inbox (see :mod:`.driver`)."""

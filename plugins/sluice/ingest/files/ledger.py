@@ -1,0 +1,104 @@
+"""The files driver's ledger: which file (by path and content hash) each batch took.
+
+The ledger is no separate store: each published landing's manifest carries the entries
+of the files its batch took (``inputs``), written whole with the landing, so the ledger
+is exactly what was published. A rerun of a batch takes the files its own entry names;
+a new batch takes what no other batch's entry holds.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sluice.lake.storage import Lake
+
+#: statuses of files a batch took: none of them is taken again
+TAKEN = ("ingested", "quarantined", "duplicate")
+#: names of files still being written by the uploader's convention
+PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart")
+
+
+@dataclass(frozen=True)
+class Listed:
+    path: str  # on the lake's filesystem
+    size: int
+
+
+def inbox_folder(lake: Lake, source: str, stream: str) -> str:
+    return lake.path("inbox", source, stream)
+
+
+def list_inbox(lake: Lake, source: str, stream: str, pattern: str) -> list[Listed]:
+    """Files of the stream's inbox whose name matches ``pattern``, by name; hidden files
+    and names of partial uploads are not offered."""
+    from pyarrow.fs import FileSelector, FileType
+
+    selector = FileSelector(inbox_folder(lake, source, stream), allow_not_found=True, recursive=False)
+    listed = []
+    for info in lake.fs.get_file_info(selector):
+        name = posixpath.basename(info.path)
+        if info.type != FileType.File or name.startswith(".") or name.lower().endswith(PARTIAL_SUFFIXES):
+            continue
+        if fnmatch.fnmatchcase(name, pattern):
+            listed.append(Listed(info.path, info.size))
+    return sorted(listed, key=lambda entry: entry.path)
+
+
+def sha256_of(lake: Lake, path: str) -> tuple[str, int]:
+    """The content hash and size of the file, read in blocks."""
+    digest, size = hashlib.sha256(), 0
+    with lake.fs.open_input_stream(path, compression=None) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def taken_by_others(lake: Lake, source: str, stream: str, batch: str) -> list[dict[str, Any]]:
+    """The ledger entries of every other published batch of the stream."""
+    folder = lake.path("landing", source, stream)
+    entries = []
+    for path in lake.list_files(folder):
+        name = posixpath.basename(path)
+        if not (name.startswith("batch=") and name.endswith(".json")) or name == f"batch={batch}.json":
+            continue
+        manifest = lake.read_json(path) or {}
+        entries.extend(entry for entry in manifest.get("inputs", []) if entry.get("status") in TAKEN)
+    return entries
+
+
+def classify(lake: Lake, listed: Iterable[Listed], taken: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This batch's entries: each listed file, hashed, as ``take`` (new, or a new version of
+    a name), ``duplicate`` (content another file brought), ``deferred`` (still being
+    written) or ``gone`` (deleted before it could be read); files the ledger holds are left out."""
+    by_path = {(entry["path"], entry["sha256"]) for entry in taken}
+    by_hash = {entry["sha256"]: entry["path"] for entry in taken if entry["status"] != "duplicate"}
+    versions: dict[str, int] = {}
+    for entry in taken:
+        versions[entry["path"]] = max(versions.get(entry["path"], 0), entry.get("version", 1))
+    entries = []
+    for file in listed:
+        relative = lake.relative(file.path)
+        try:
+            sha, size = sha256_of(lake, file.path)
+        except FileNotFoundError:
+            entries.append({"path": relative, "status": "gone", "reason": "deleted before it could be read"})
+            continue
+        if size != file.size:
+            reason = f"still being written: {file.size} bytes listed, {size} read"
+            entries.append({"path": relative, "sha256": sha, "size": size, "status": "deferred", "reason": reason})
+            continue
+        if (relative, sha) in by_path:
+            continue
+        entry = {"path": relative, "sha256": sha, "size": size}
+        if sha in by_hash:
+            entries.append({**entry, "status": "duplicate", "duplicate_of": by_hash[sha]})
+            continue
+        by_hash[sha] = relative
+        entries.append({**entry, "status": "take", "version": versions.get(relative, 0) + 1})
+    return entries
