@@ -239,3 +239,49 @@ class AirbyteHarness(Harness):
 
     def started(self) -> bool:  # the sync runs: the child waits for it
         return self.syncs() > 0
+
+
+class FilesHarness(Harness):
+    """The ``files`` driver over files dropped in the lake's inbox: users as JSON Lines,
+    purchases as one JSON array."""
+
+    name = "files"
+
+    def __init__(self, tmp_path: Path, monkeypatch: Any) -> None:
+        from sluice.lake.storage import open_lake
+
+        super().__init__(tmp_path, monkeypatch)
+        self.declaration.write_text(
+            "driver: files\n"
+            + STREAMS.replace("users: {", "users: {format: jsonl, pattern: '*.jsonl', ").replace(
+                "purchases: {", "purchases: {format: json, "
+            )
+        )
+        monkeypatch.setenv("SLUICE_LAKE_ROOT", str(tmp_path / "lake"))
+        self.lake = open_lake(str(tmp_path / "lake"))
+        self.inbox = tmp_path / "lake" / "inbox" / "shop"
+        self.records: dict[str, list[dict[str, Any]]] = {}
+
+    def script(self, records: dict[str, list[dict[str, Any]]], users_tail: str = "") -> None:
+        import shutil
+
+        self.records = records
+        shutil.rmtree(self.inbox, ignore_errors=True)
+        for stream in ("users", "purchases"):
+            (self.inbox / stream).mkdir(parents=True)
+        lines = "".join(json.dumps(row) + "\n" for row in records["users"])
+        (self.inbox / "users" / "users.jsonl").write_text(lines + users_tail)
+        (self.inbox / "purchases" / "purchases.json").write_text(json.dumps(records["purchases"]))
+
+    def spoil(self) -> str:
+        self.script(self.records, users_tail='{"id": 99, "email": "trunc')
+        return "not valid JSON"
+
+    def syncs(self) -> int:
+        return 0  # files are read where they lie: nothing is asked of a source
+
+    def slow(self) -> None:
+        self.script({**self.records, "users": users(300_000)})
+
+    def started(self) -> bool:  # the landing has begun writing the users' Parquet
+        return any((self.tmp_path / "lake" / "bronze" / "shop" / "users").glob("_sluice_batch=*/*.parquet"))

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from driver_harness import AirbyteHarness, LocalHarness, purchases, users
+from driver_harness import AirbyteHarness, FilesHarness, LocalHarness, purchases, users
 from sluice.ingest.commit import commit_batch
 from sluice.ingest.contract import ContractError, check_landing
 from sluice.ingest.landing import manifest_path
@@ -37,10 +37,12 @@ def standin(moto_s3):
     server.close()
 
 
-@pytest.fixture(params=["local", "airbyte"])
+@pytest.fixture(params=["local", "airbyte", "files"])
 def driver(request, tmp_path, monkeypatch):
     if request.param == "local":
         harness = LocalHarness(tmp_path, monkeypatch)
+    elif request.param == "files":
+        harness = FilesHarness(tmp_path, monkeypatch)
     else:
         harness = AirbyteHarness(
             tmp_path, monkeypatch, request.getfixturevalue("standin"), request.getfixturevalue("moto_s3")

@@ -53,7 +53,7 @@ Opener = Callable[[], IO[bytes]]
 class _Bounded(io.RawIOBase):
     """A decompressed stream that refuses to expand past ``limit`` bytes (a zip bomb)."""
 
-    def __init__(self, stream: Any, limit: int) -> None:
+    def __init__(self, stream: Any, limit: int | None) -> None:
         self.stream, self.limit, self.seen, self.exceeded = stream, limit, 0, False
 
     def readable(self) -> bool:
@@ -62,7 +62,7 @@ class _Bounded(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         data = self.stream.read(len(buffer))
         self.seen += len(data)
-        if self.seen > self.limit:
+        if self.limit is not None and self.seen > self.limit:
             self.exceeded = True
             raise FileRejected(f"decompresses past {self.limit} bytes (a compression bomb?): refused")
         buffer[: len(data)] = data
@@ -82,7 +82,7 @@ def opener(lake: Any, path: str, size: int, fmt: FileFormat) -> Opener:
     def open_() -> IO[bytes]:
         raw = lake.fs.open_input_stream(path, compression=None)
         if compression is None:
-            return raw
+            return io.BufferedReader(_Bounded(raw, None), BLOCK_BYTES)
         limit = max(int(size * fmt.max_expansion), EXPANSION_ALLOWANCE)
         return io.BufferedReader(_Bounded(pa.CompressedInputStream(raw, compression), limit), BLOCK_BYTES)
 
@@ -171,7 +171,7 @@ def _rows(rows: list[Any]) -> Rows:
 def _json_lines(open_: Opener) -> Iterator[Rows | Reject]:
     rows: list[Any] = []
     with open_() as raw:
-        stream = raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw, BLOCK_BYTES)
+        stream = raw
         number = 0
         while True:
             line = stream.readline(MAX_RECORD_BYTES + 1)
