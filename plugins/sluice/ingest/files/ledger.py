@@ -27,6 +27,8 @@ PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart")
 class Listed:
     path: str  # on the lake's filesystem
     size: int
+    #: named as an upload still under way (``.part``, ``.tmp``): never read
+    partial: bool = False
 
 
 def inbox_folder(lake: Lake, source: str, stream: str) -> str:
@@ -34,18 +36,19 @@ def inbox_folder(lake: Lake, source: str, stream: str) -> str:
 
 
 def list_inbox(lake: Lake, source: str, stream: str, pattern: str) -> list[Listed]:
-    """Files of the stream's inbox whose name matches ``pattern``, by name; hidden files
-    and names of partial uploads are not offered."""
+    """Files of the stream's inbox whose name matches ``pattern`` (hidden files aside), by
+    name; a name of a partial upload (``orders.csv.part``) is offered as partial."""
     from pyarrow.fs import FileSelector, FileType
 
     selector = FileSelector(inbox_folder(lake, source, stream), allow_not_found=True, recursive=False)
     listed = []
     for info in lake.fs.get_file_info(selector):
         name = posixpath.basename(info.path)
-        if info.type != FileType.File or name.startswith(".") or name.lower().endswith(PARTIAL_SUFFIXES):
+        if info.type != FileType.File or name.startswith("."):
             continue
-        if fnmatch.fnmatchcase(name, pattern):
-            listed.append(Listed(info.path, info.size))
+        partial = name.lower().endswith(PARTIAL_SUFFIXES)
+        if fnmatch.fnmatchcase(posixpath.splitext(name)[0] if partial else name, pattern):
+            listed.append(Listed(info.path, info.size, partial))
     return sorted(listed, key=lambda entry: entry.path)
 
 
@@ -84,6 +87,11 @@ def classify(lake: Lake, listed: Iterable[Listed], taken: list[dict[str, Any]]) 
     entries = []
     for file in listed:
         relative = lake.relative(file.path)
+        if file.partial:
+            entries.append(
+                {"path": relative, "status": "deferred", "reason": "a partial upload: not read until renamed"}
+            )
+            continue
         try:
             sha, size = sha256_of(lake, file.path)
         except FileNotFoundError:

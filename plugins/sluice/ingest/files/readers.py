@@ -410,9 +410,9 @@ def read_xml(open_: Opener, fmt: FileFormat, xsd: Any = None) -> Iterator[Rows |
                     yield _string_rows(rows)
                     rows = []
         except etree.XMLSyntaxError as error:
+            if etree.ErrorTypes._getName(error.code, "").startswith("SCHEMAV"):  # the schema's error, not the syntax
+                raise FileRejected(f"fails its XSD: {error}") from error
             raise FileRejected(f"not well-formed XML: {error}") from error
-        except etree.DocumentInvalid as error:
-            raise FileRejected(f"fails its XSD: {error}") from error
     if rows:
         yield _string_rows(rows)
 
