@@ -16,16 +16,17 @@ LATER = "20261120T060000Z"
 class Inbox:
     """The source ``co`` of the files driver, its lake in ``tmp_path``."""
 
-    def __init__(self, tmp_path: Path, monkeypatch: Any, streams: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, tmp_path: Path, monkeypatch: Any, streams: dict[str, dict[str, Any]], lake: Any = None) -> None:
         from sluice.lake.storage import open_lake
 
         self.sources = tmp_path / "include" / "sources"
         self.sources.mkdir(parents=True)
         monkeypatch.setenv("SLUICE_INCLUDE_DIR", str(tmp_path / "include"))
         monkeypatch.setenv("SLUICE_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("SLUICE_LAKE_ROOT", str(tmp_path / "lake"))
         self.root = tmp_path / "lake"
-        self.lake = open_lake(str(self.root))
+        if lake is None:
+            monkeypatch.setenv("SLUICE_LAKE_ROOT", str(self.root))
+        self.lake = lake or open_lake(str(self.root))
         self.declare(streams)
 
     def declare(self, streams: dict[str, dict[str, Any]]) -> None:
@@ -37,10 +38,15 @@ class Inbox:
         return load_source("co")
 
     def drop(self, stream: str, name: str, data: bytes | str) -> Path:
-        path = self.root / "inbox" / "co" / stream / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-        return path
+        """Write a file into the stream's inbox; its path, when the lake is a folder."""
+        path = self.lake.path("inbox", "co", stream, name)
+        data = data.encode() if isinstance(data, str) else data
+        if self.lake.scheme == "file":
+            self.lake.write_bytes(path, data)
+        else:  # as an uploader writes it: pyarrow would compress a .gz name once more
+            with self.lake.fs.open_output_stream(path, compression=None) as out:
+                out.write(data)
+        return Path(path)
 
     def land(self, batch: str = BATCH) -> dict[str, dict[str, Any]]:
         from sluice.ingest.contract import check_landing
@@ -56,7 +62,7 @@ class Inbox:
         """The data columns of the rows a manifest landed."""
         rows = []
         for name in manifest["files"]:
-            table = pq.read_table(self.lake.path(name))
+            table = pq.read_table(self.lake.path(name), filesystem=self.lake.fs)
             keep = [c for c in table.column_names if not c.startswith("_airbyte")]
             rows.extend(table.select(keep).to_pylist())
         return rows
@@ -68,4 +74,4 @@ class Inbox:
         path = f"{quarantine_folder(self.lake, 'co', stream, batch)}/{QUARANTINE_FILE}"
         if not self.lake.exists(path):
             return []
-        return pq.read_table(path, columns=["_sluice_reason", "_airbyte_data"]).to_pylist()
+        return pq.read_table(path, columns=["_sluice_reason", "_airbyte_data"], filesystem=self.lake.fs).to_pylist()

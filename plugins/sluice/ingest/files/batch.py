@@ -41,11 +41,40 @@ def merge_field(known: pa.Field, new: pa.Field) -> pa.Field:
     return known
 
 
-def merge_fields(known: list[pa.Field], new: list[pa.Field]) -> list[pa.Field]:
+def merge_fields(known: list[pa.Field], new: list[pa.Field], fixed: frozenset[str] = frozenset()) -> list[pa.Field]:
+    """``known`` with the columns of ``new``; a ``fixed`` column keeps its type whatever."""
     fields = {f.name: f for f in known}
     for f in new:
-        fields[f.name] = merge_field(fields[f.name], f) if f.name in fields else f
+        if f.name not in fields:
+            fields[f.name] = f
+        elif f.name not in fixed:
+            fields[f.name] = merge_field(fields[f.name], f)
     return list(fields.values())
+
+
+def _plain(data_type: pa.DataType) -> pa.DataType:
+    """Delta's Arrow types (large strings, views) as the readers produce them."""
+    if pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type):
+        return pa.string()
+    if pa.types.is_large_binary(data_type) or pa.types.is_binary_view(data_type):
+        return pa.binary()
+    if pa.types.is_struct(data_type):
+        return pa.struct([f.with_type(_plain(f.type)) for f in data_type])
+    if pa.types.is_large_list(data_type) or pa.types.is_list(data_type):
+        return pa.list_(_plain(data_type.value_type))
+    return data_type
+
+
+def table_fields(lake: Lake, source: str, stream: str) -> list[pa.Field]:
+    """The data columns of the stream's bronze table (none before its first commit): the
+    types earlier batches gave the stream, which a batch's files do not change."""
+    from sluice.lake.files import bronze_table_path
+
+    table = lake.delta_table(bronze_table_path(lake, source, stream))
+    if table is None:
+        return []
+    fields = pa.schema(table.schema().to_arrow())
+    return [f.with_type(_plain(f.type)) for f in fields if not f.name.startswith(("_airbyte_", "_sluice_"))]
 
 
 def _no_nulls(data_type: pa.DataType) -> pa.DataType:
@@ -68,7 +97,8 @@ class _Stream:
         self.source, self.stream, self.lake, self.entries = source, stream, lake, entries
         self.fmt: FileFormat = stream.files
         self.xsd = readers.load_xsd(self.fmt.xsd) if self.fmt.xsd else None
-        self.fields: list[pa.Field] = []
+        self.fields: list[pa.Field] = table_fields(lake, source.name, stream.name)
+        self.fixed = frozenset(f.name for f in self.fields)  # the bronze table's types stay
         self.lines: set[str] = set()  # JSON Lines files read line by line
 
     def records(self, entry: dict[str, Any]) -> Iterator[readers.Rows | readers.Reject]:
@@ -105,7 +135,7 @@ class _Stream:
         count = 0
         for item in self.records(entry):
             if isinstance(item, readers.Rows):
-                fields = merge_fields(fields, list(item.schema))
+                fields = merge_fields(fields, list(item.schema), self.fixed)
                 count += len(item.rows)
         if count == 0 and entry["size"] == 0:
             raise readers.FileRejected("empty file")

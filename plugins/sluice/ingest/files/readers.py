@@ -313,40 +313,34 @@ def _local(tag: Any) -> str:
     return str(tag).rsplit("}", 1)[-1]
 
 
-def _element_value(element: Any) -> Any:
-    """A leaf's text; an element with children (or attributes) as a JSON object's text."""
+def _tree(element: Any) -> Any:
+    """A leaf's text; an element with children or attributes as a mapping (repeated
+    children as a list, its own text under ``text``)."""
     if len(element) == 0 and not element.attrib:
         return element.text
     value: dict[str, Any] = {_local(k): v for k, v in element.attrib.items()}
     for child in element:
-        if not isinstance(child.tag, str):
+        if not isinstance(child.tag, str):  # comments, processing instructions
             continue
-        name, inner = _local(child.tag), _element_value(child)
-        value[name] = (
-            [*value[name], inner]
-            if isinstance(value.get(name), list)
-            else inner
-            if name not in value
-            else [value[name], inner]
-        )
+        name, inner = _local(child.tag), _tree(child)
+        if name not in value:
+            value[name] = inner
+        elif isinstance(value[name], list):
+            value[name].append(inner)
+        else:
+            value[name] = [value[name], inner]
     if element.text and element.text.strip():
         value["text"] = element.text
-    return json.dumps(value)
+    return value
 
 
 def _record(element: Any) -> dict[str, Any]:
-    record: dict[str, Any] = {_local(k): v for k, v in element.attrib.items()}
-    for child in element:
-        if not isinstance(child.tag, str):  # comments, processing instructions
-            continue
-        name, value = _local(child.tag), _element_value(child)
-        if name in record:  # repeated element: all of them, as a JSON list
-            previous = record[name]
-            values = json.loads(previous) if isinstance(previous, str) and previous.startswith("[") else [previous]
-            record[name] = json.dumps([*values, value])
-        else:
-            record[name] = value
-    return record
+    """One record: its attributes and children by local name, each value text (a child with
+    structure, or repeated, as its JSON)."""
+    tree = _tree(element)
+    if not isinstance(tree, dict):
+        return {"text": tree} if tree is not None else {}
+    return {name: v if v is None or isinstance(v, str) else json.dumps(v) for name, v in tree.items()}
 
 
 def record_tag(fmt: FileFormat) -> str:
