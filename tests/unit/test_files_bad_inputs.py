@@ -54,6 +54,7 @@ def _invoice(invoice_id: str, amount: str) -> str:
 CASES = {
     "truncated JSON line": Case(JSONL, [("a.jsonl", '{"id": 1}\n{"id": 2, "n": "ab')], "not valid JSON", 1, 1),
     "truncated JSON array": Case(JSON, [("a.json", '[{"id": 1}, {"id": 2')], "truncated", 0, 1),
+    "a JSON array that does not end": Case(JSON, [("a.json", '[{"id": 1},')], "does not end", 0, 1),
     "invalid UTF-8 in JSON": Case(JSONL, [("a.jsonl", b'{"id": 1}\n{"id": 2, "n": "\xff\xfe"}\n')], "UTF-8", 1, 1),
     "invalid UTF-8 in CSV": Case(CSV, [("a.csv", b"id,name\n1,ok\n2,\xff\xfe\n")], "invalid UTF8", 0, 1),
     "a JSON value of the wrong type": Case(

@@ -63,7 +63,11 @@ def test_json_keeps_its_types_and_nested_objects_as_structs(tmp_path, monkeypatc
         {"spend_id": 2, "amount": 3, "campaign": {"id": "c2"}},
     ]
     inbox.drop("spend", "a.json", json.dumps(spend, indent=2))
-    inbox.drop("projects", "a.jsonl.gz", gzip.compress(b'{"id": 1, "owner": {"name": "Ann", "team": [1, 2]}}\n'))
+    inbox.drop(
+        "projects",
+        "a.jsonl.gz",
+        gzip.compress(b'{"id": 1, "at": "2026-11-20T01:00:00Z", "owner": {"name": "Ann", "team": [1, 2]}}\n'),
+    )
     manifests = inbox.land()
     schema = pq.read_schema(inbox.lake.path(manifests["spend"]["files"][0]))
     assert schema.field("spend_id").type == pa.int64() and schema.field("amount").type == pa.float64()
@@ -76,6 +80,7 @@ def test_json_keeps_its_types_and_nested_objects_as_structs(tmp_path, monkeypatc
     ]
     (project,) = inbox.rows(manifests["projects"])
     assert project["owner"] == {"name": "Ann", "team": [1, 2]}
+    assert project["at"] == "2026-11-20T01:00:00Z"  # JSON Lines through pyarrow.json: the text, as written
 
 
 INVOICES = """<?xml version="1.0" encoding="UTF-8"?>
@@ -208,3 +213,15 @@ def test_the_sample_company_declaration_lands_through_the_s3_lake(tmp_path, monk
     }
     assert [r["who"] for r in inbox.rows(manifests["time_entries"])] == ["Zoë"]
     assert inbox.land(LATER)["projects"]["read"] == 0  # the ledger holds on S3 too
+
+
+def test_a_column_keeps_the_type_its_bronze_table_has(tmp_path, monkeypatch):
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL})
+    inbox.drop("s", "a.jsonl", '{"id": 1, "amount": 5}\n')
+    inbox.land(BATCH)
+    committed(inbox, "s", BATCH)  # amount is an integer column now
+    inbox.drop("s", "b.jsonl", '{"id": 2, "amount": 7}\n{"id": 3, "amount": 2.5}\n')
+    later = inbox.land(LATER)["s"]
+    assert (later["read"], later["landed"], later["quarantined"]) == (2, 1, 1)
+    assert "does not fit the stream schema" in inbox.quarantined("s", LATER)[0]["_sluice_reason"]
+    assert [(r["id"], r["amount"]) for r in committed(inbox, "s", LATER)] == [(2, 7)]

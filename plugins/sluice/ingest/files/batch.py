@@ -155,6 +155,7 @@ class _Stream:
     def land(self, landing: BatchLanding, emitted_at: int) -> None:
         """The second pass: every record of the files taken, or the reason it is not."""
         key = set(self.stream.record_key)
+        self.integers = [f.name for f in self.fields if pa.types.is_integer(f.type)]
         for entry in self.entries:
             if entry["status"] == "quarantined":
                 landing.reject(self.stream.name, f"{entry['path']}: {entry['reason']}", entry, emitted_at)
@@ -175,11 +176,23 @@ class _Stream:
                     for row in item.rows:
                         if isinstance(row, dict) and self.fmt.format in ("csv", "xml"):
                             row = {k: (None if k in key and v == "" else v) for k, v in row.items()}
+                        elif isinstance(row, dict) and (column := self._fraction(row)):
+                            reason = f"does not fit the stream schema: {column} {row[column]!r} is not an integer"
+                            landing.reject(self.stream.name, f"{entry['path']}: {reason}", row, emitted_at)
+                            continue
                         landing.add({"stream": self.stream.name, "data": row, "emitted_at": emitted_at})
             except Exception as error:  # changed or removed since the first pass
                 self._refuse(entry, error)
                 reason = f"{entry['path']}: the rest of the file not read: {entry['reason']}"
                 landing.reject(self.stream.name, reason, {"file": entry["path"]}, emitted_at)
+
+    def _fraction(self, row: dict[str, Any]) -> str | None:
+        """An integer column holding a fraction: Arrow would truncate it, silently."""
+        for column in self.integers:
+            value = row.get(column)
+            if isinstance(value, float) and not value.is_integer():
+                return column
+        return None
 
     def ledger(self) -> list[dict[str, Any]]:
         return [entry for entry in self.entries]
