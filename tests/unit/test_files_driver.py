@@ -225,3 +225,17 @@ def test_a_column_keeps_the_type_its_bronze_table_has(tmp_path, monkeypatch):
     assert (later["read"], later["landed"], later["quarantined"]) == (2, 1, 1)
     assert "does not fit the stream schema" in inbox.quarantined("s", LATER)[0]["_sluice_reason"]
     assert [(r["id"], r["amount"]) for r in committed(inbox, "s", LATER)] == [(2, 7)]
+
+
+def test_a_files_source_gets_an_ingestion_dag_whose_land_task_lands_the_inbox(tmp_path, monkeypatch):
+    from sluice.dag_builder import ingestion_dag
+    from sluice.ingest.drivers import LandOperator
+
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL})
+    inbox.drop("s", "a.jsonl", '{"id": 1}\n{"id": 2}\n')
+    dag = ingestion_dag("co")
+    land = dag.get_task("land")
+    assert isinstance(land, LandOperator)
+    assert "inbox/co/<stream>/" in dag.doc_md and {"s.commit", "s.load"} <= set(dag.task_ids)
+    land.batch = BATCH  # the rendered template
+    assert land.execute({}) == {"s": {"read": 2, "landed": 2, "quarantined": 0, "suppressed": 0}}
