@@ -8,7 +8,6 @@ that cannot be trusted before any of its records lands), once to land its record
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,12 +16,10 @@ import pyarrow as pa
 
 from sluice.core.sources import FileFormat, SourceConfig, StreamConfig
 from sluice.ingest.files import readers
-from sluice.ingest.files.ledger import TAKEN, classify, list_inbox, taken_by_others
+from sluice.ingest.files.ledger import TAKEN, classify, list_inbox, sha256_of, taken_by_others
 from sluice.ingest.landing import BatchLanding, LandingError, read_manifest
 from sluice.ingest.schema import StreamSchema
 from sluice.lake.storage import Lake
-
-log = logging.getLogger(__name__)
 
 
 def merge_field(known: pa.Field, new: pa.Field) -> pa.Field:
@@ -195,7 +192,7 @@ class _Stream:
         return None
 
     def ledger(self) -> list[dict[str, Any]]:
-        return [entry for entry in self.entries]
+        return list(self.entries)
 
 
 def _entries(source: SourceConfig, stream: StreamConfig, batch: str, lake: Lake) -> list[dict[str, Any]]:
@@ -215,8 +212,6 @@ def _entries(source: SourceConfig, stream: StreamConfig, batch: str, lake: Lake)
                 continue
             again = {key: entry[key] for key in ("path", "sha256", "size", "version") if key in entry}
             try:
-                from sluice.ingest.files.ledger import sha256_of
-
                 sha, _ = sha256_of(lake, lake.path(entry["path"]))
             except FileNotFoundError:
                 sha = None

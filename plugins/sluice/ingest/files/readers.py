@@ -54,7 +54,7 @@ class _Bounded(io.RawIOBase):
     """A decompressed stream that refuses to expand past ``limit`` bytes (a zip bomb)."""
 
     def __init__(self, stream: Any, limit: int | None) -> None:
-        self.stream, self.limit, self.seen, self.exceeded = stream, limit, 0, False
+        self.stream, self.limit, self.seen = stream, limit, 0
 
     def readable(self) -> bool:
         return True
@@ -63,7 +63,6 @@ class _Bounded(io.RawIOBase):
         data = self.stream.read(len(buffer))
         self.seen += len(data)
         if self.limit is not None and self.seen > self.limit:
-            self.exceeded = True
             raise FileRejected(f"decompresses past {self.limit} bytes (a compression bomb?): refused")
         buffer[: len(data)] = data
         return len(data)
@@ -75,8 +74,6 @@ class _Bounded(io.RawIOBase):
 
 def opener(lake: Any, path: str, size: int, fmt: FileFormat) -> Opener:
     """Opens ``path`` afresh on each call, decompressed by its suffix, bounded."""
-    import pyarrow as pa
-
     compression = next((c for suffix, c in COMPRESSIONS.items() if path.endswith(suffix)), None)
 
     def open_() -> IO[bytes]:
@@ -115,14 +112,6 @@ def _strings_for_timestamps(data_type: pa.DataType) -> pa.DataType:
     if pa.types.is_list(data_type):
         return pa.list_(_strings_for_timestamps(data_type.value_type))
     return data_type
-
-
-def _explain(error: BaseException, stream: Any) -> str:
-    bounded = getattr(getattr(stream, "raw", None), "exceeded", False)
-    if bounded or isinstance(error, FileRejected):
-        limit = stream.raw.limit if bounded else None
-        return f"decompresses past {limit} bytes (a compression bomb?): refused" if limit else str(error)
-    return f"{type(error).__name__}: {error}".strip()
 
 
 def read_jsonl(open_: Opener, fmt: FileFormat, lines: bool) -> Iterator[Rows | Reject]:
