@@ -239,3 +239,28 @@ def test_a_files_source_gets_an_ingestion_dag_whose_land_task_lands_the_inbox(tm
     assert "inbox/co/<stream>/" in dag.doc_md and {"s.commit", "s.load"} <= set(dag.task_ids)
     land.batch = BATCH  # the rendered template
     assert land.execute({}) == {"s": {"read": 2, "landed": 2, "quarantined": 0, "suppressed": 0}}
+
+
+def test_a_rerun_whose_file_has_changed_quarantines_it_and_a_later_batch_takes_the_new_version(tmp_path, monkeypatch):
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL})
+    inbox.drop("s", "a.jsonl", '{"id": 1}\n')
+    inbox.land(BATCH)
+    inbox.drop("s", "a.jsonl", '{"id": 1}\n{"id": 2}\n')
+    rerun = inbox.land(BATCH)["s"]
+    assert (rerun["read"], rerun["landed"], rerun["quarantined"]) == (1, 0, 1)
+    (kept,) = inbox.quarantined("s")
+    assert f"the file batch {BATCH} took has changed" in kept["_sluice_reason"]
+    later = inbox.land(LATER)["s"]
+    assert [(e["status"], e["version"]) for e in later["inputs"]] == [("ingested", 2)]
+    assert sorted(r["id"] for r in inbox.rows(later)) == [1, 2]
+
+
+def test_quoted_newlines_across_block_boundaries_stay_in_their_value(tmp_path, monkeypatch):
+    from sluice.ingest.files import readers
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 256)  # many blocks, boundaries inside quoted values
+    inbox = Inbox(tmp_path, monkeypatch, {"c": {"format": "csv", "record_key": "id"}})
+    inbox.drop("c", "a.csv", "id,note\n" + "".join(f'{i},"line one\nline two {i}"\n' for i in range(300)))
+    manifest = inbox.land()["c"]
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (300, 300, 0)
+    assert inbox.rows(manifest)[299]["note"] == "line one\nline two 299"
