@@ -305,10 +305,14 @@ def _local(tag: Any) -> str:
 def _tree(element: Any) -> Any:
     """A leaf's text; an element with children or attributes as a mapping (repeated
     children as a list, its own text under ``text``)."""
+    from lxml import etree
+
     if len(element) == 0 and not element.attrib:
         return element.text
     value: dict[str, Any] = {_local(k): v for k, v in element.attrib.items()}
     for child in element:
+        if isinstance(child, etree._Entity):  # an entity no declaration here defines
+            raise FileRejected(f"refers to the entity {child.text}: refused, never expanded")
         if not isinstance(child.tag, str):  # comments, processing instructions
             continue
         name, inner = _local(child.tag), _tree(child)
@@ -352,10 +356,15 @@ def load_xsd(path: Any) -> Any:
 
 
 def _refuse_entities(tree: Any) -> None:
-    dtd = tree.docinfo.internalDTD
+    """Refuse a document that declares entities or names an external DTD (where entities
+    would come from): neither is ever expanded or fetched."""
+    docinfo = tree.docinfo
+    dtd = docinfo.internalDTD
     if dtd is not None and list(dtd.entities()):
         names = [entity.name for entity in dtd.entities()]
         raise FileRejected(f"declares XML entities {names[:5]}: refused, never expanded or fetched")
+    if docinfo.system_url or docinfo.public_id:
+        raise FileRejected(f"names an external DTD {docinfo.system_url or docinfo.public_id!r}: refused, never fetched")
 
 
 def read_xml(open_: Opener, fmt: FileFormat, xsd: Any = None) -> Iterator[Rows | Reject]:
