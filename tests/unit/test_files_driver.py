@@ -264,3 +264,11 @@ def test_quoted_newlines_across_block_boundaries_stay_in_their_value(tmp_path, m
     manifest = inbox.land()["c"]
     assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (300, 300, 0)
     assert inbox.rows(manifest)[299]["note"] == "line one\nline two 299"
+
+
+def test_json_lines_after_a_byte_order_mark_land(tmp_path, monkeypatch):
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL})
+    inbox.drop("s", "a.jsonl", '\ufeff{"id": 1, "n": "a"}\n{"id": 2, "n": "b"}\n')
+    manifest = inbox.land()["s"]
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (2, 2, 0)
+    assert [(r["id"], r["n"]) for r in inbox.rows(manifest)] == [(1, "a"), (2, "b")]

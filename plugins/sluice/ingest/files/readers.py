@@ -175,7 +175,7 @@ def _json_lines(open_: Opener) -> Iterator[Rows | Reject]:
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line.decode("utf-8")))
+                rows.append(json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8")))
             except UnicodeDecodeError as error:
                 yield Reject(f"not valid UTF-8: {error}", {"line": number, "text": line[:200].decode("latin-1")})
             except json.JSONDecodeError as error:
