@@ -269,6 +269,8 @@ def test_quoted_newlines_across_block_boundaries_stay_in_their_value(tmp_path, m
 def test_json_lines_after_a_byte_order_mark_land(tmp_path, monkeypatch):
     inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL})
     inbox.drop("s", "a.jsonl", '\ufeff{"id": 1, "n": "a"}\n{"id": 2, "n": "b"}\n')
+    # with a bad line too, the file is read line by line: the mark still is no part of line 1
+    inbox.drop("s", "b.jsonl", '\ufeff{"id": 3, "n": "c"}\n{"id": 4, "n": ')
     manifest = inbox.land()["s"]
-    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (2, 2, 0)
-    assert [(r["id"], r["n"]) for r in inbox.rows(manifest)] == [(1, "a"), (2, "b")]
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (4, 3, 1)
+    assert [(r["id"], r["n"]) for r in inbox.rows(manifest)] == [(1, "a"), (2, "b"), (3, "c")]
