@@ -274,3 +274,19 @@ def test_json_lines_after_a_byte_order_mark_land(tmp_path, monkeypatch):
     manifest = inbox.land()["s"]
     assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (4, 3, 1)
     assert [(r["id"], r["n"]) for r in inbox.rows(manifest)] == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_a_declaration_names_what_the_files_driver_needs(tmp_path, monkeypatch):
+    from sluice.core.sources import SourceConfigError
+
+    inbox = Inbox(tmp_path, monkeypatch, {"s": {"record_key": "id"}})
+    with pytest.raises(
+        SourceConfigError, match=r"stream 's' has no format \(one of \['jsonl', 'json', 'csv', 'xml'\]\)"
+    ):
+        inbox.source()
+    inbox.declare({"s": {"format": "xml", "record_key": "id"}})
+    with pytest.raises(SourceConfigError, match="stream 's' has no record_path"):
+        inbox.source()
+    (inbox.sources / "co.yml").write_text("connector: source-x\nstreams:\n  s: {record_key: id, format: csv}\n")
+    with pytest.raises(SourceConfigError, match=r"\['format'\] are read by the files driver only"):
+        inbox.source()

@@ -104,6 +104,7 @@ class FileFormat:
 
 
 FILE_FORMATS = ("jsonl", "json", "csv", "xml")
+_FILE_KEYS = ("format", "pattern", "delimiter", "encoding", "record_path", "namespaces", "xsd")
 DRIVERS = ("local", "airbyte", "files")
 AIRBYTE_DESTINATIONS = ("lake", "warehouse")
 
@@ -195,6 +196,8 @@ def _stream(name: str, spec: Any, path: Path, driver: str = "local") -> StreamCo
     """One stream's declaration (its shape already validated), its personal-data keys checked."""
     where = f"{path}: stream {name!r}"
     files = _file_format(spec, path, where) if driver == "files" else None
+    if driver != "files" and (keys := [key for key in _FILE_KEYS if getattr(spec, key) is not None]):
+        raise SourceConfigError(f"{where}: {keys} are read by the files driver only (this source's is {driver!r})")
     identifiers = spec.identifiers or {}
     if (identifiers or spec.pii) and not spec.subject_key:
         raise SourceConfigError(f"{where} declares personal data but no subject_key (the column naming the person)")
