@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from e2e.snapshot import pinned_environment
 from environment import ROOT, VENV2_BIN, isolated_environment
 
 DAY_START, DAY_END = "2026-11-20", "2026-11-21"
@@ -102,7 +103,7 @@ def start(root: Path) -> Backfill:
     """
     root.mkdir(parents=True, exist_ok=True)
     postgres_dir = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
-    env = isolated_environment(root / "airflow", root / "data")
+    env = pinned_environment(isolated_environment(root / "airflow", root / "data"))  # compared with the one-by-one day
     env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     # the backfill job schedules its runs itself; a task's own "mini scheduling" of its
     # downstream tasks only contends with it for the same rows (deadlocks that both retry)

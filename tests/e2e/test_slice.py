@@ -23,7 +23,7 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from e2e.snapshot import differences, snapshot
+from e2e.snapshot import differences, pinned_environment, snapshot
 from environment import ROOT, VENV_BIN, isolated_environment
 from s3servers import use_bucket
 from sluice.lake.storage import open_lake
@@ -110,7 +110,7 @@ def assert_one_honest_run_per_interval(airflow_home: Path, starts: list[str]) ->
 def one_by_one(airflow_db, tmp_path_factory):
     """The day run batch by batch, in order, as ``make run`` runs a batch."""
     data = tmp_path_factory.mktemp("one-by-one")
-    env = isolated_environment(Path(os.environ["AIRFLOW_HOME"]), data)
+    env = pinned_environment(isolated_environment(Path(os.environ["AIRFLOW_HOME"]), data))
     outputs = [run_batch(env, start) for start in BATCH_STARTS]
     return {"env": env, "data": data, "outputs": outputs, "snapshot": snapshot(data)}
 
@@ -219,7 +219,7 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
         "extra": {"endpoint_url": radosgw.endpoint, "region_name": "us-east-1"},
     }
     env = {
-        **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
+        **pinned_environment(isolated_environment(tmp_path / "airflow", tmp_path / "data")),
         "SLUICE_LAKE_ROOT": root,
         "SLUICE_AWS_CONN_ID": "sluice_lake",
         "AIRFLOW_CONN_SLUICE_LAKE": json.dumps(connection),

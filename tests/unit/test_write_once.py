@@ -235,12 +235,12 @@ def test_snapshots_compare_reruns_by_content_not_by_file_name(tmp_path):
         return snapshot(data)
 
     first, second = run(), run()
-    assert first["lake"]["landing"] == {
-        f"landing/demo/users/batch={B1}.json": {"read": 3, "landed": 2, "quarantined": 1, "files": 1}
-    }
-    assert list(first["lake"]["quarantine"]) == [f"quarantine/demo/users/batch={B1}/part-00000.parquet"]
-    assert first["lake"]["bronze"]["bronze/demo/users"]["active_files"] == 1
+    manifest = first["lake"][f"landing/demo/users/batch={B1}.json"]
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (3, 2, 1)
+    assert manifest["files"] == [f"bronze/demo/users/_sluice_batch={B1}/2026_11_20_1795132800000_<attempt>_0.parquet"]
+    assert len(first["lake"][f"quarantine/demo/users/batch={B1}/part-00000.parquet"]) == 1
+    assert [len(f["rows"]) for f in first["lake"]["bronze/demo/users"]["files"].values()] == [2]
     assert differences(first, second) == []
     land(lake, B1, [1, 2, 3])
     changed = differences(first, {"lake": lake_snapshot(lake), "warehouse": first["warehouse"]})
-    assert f"lake landing landing/demo/users/batch={B1}.json differs" in changed
+    assert f"lake landing/demo/users/batch={B1}.json read: 3 vs 4" in changed
