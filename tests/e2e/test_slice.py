@@ -55,6 +55,12 @@ def backfill(env: dict[str, str], start: str, end: str) -> str:
     return output
 
 
+def assert_same(expected: dict, actual: dict) -> None:
+    """The same lake and warehouse (:mod:`e2e.snapshot`); else each difference on its own line."""
+    found = differences(expected, actual)
+    assert not found, "the lake or the warehouse differs:\n" + "\n".join(found)
+
+
 RUN_COLUMNS = ("logical_date", "data_interval_start", "data_interval_end", "run_type", "start_date", "end_date")
 
 
@@ -158,14 +164,14 @@ def test_every_layer_has_the_batches_rows(one_by_one):
 
 def test_rerunning_a_batch_gives_identical_tables_and_lake_files(one_by_one):
     run_batch(one_by_one["env"], BATCH_STARTS[1])  # an earlier batch, after later ones ran
-    assert differences(one_by_one["snapshot"], snapshot(one_by_one["data"])) == []
+    assert_same(one_by_one["snapshot"], snapshot(one_by_one["data"]))
     assert_transform_built(Path(one_by_one["env"]["AIRFLOW_HOME"]), BATCH_STARTS[1])
 
 
 def test_a_backfill_after_manual_runs_replaces_them_and_keeps_the_tables(one_by_one):
     home = Path(one_by_one["env"]["AIRFLOW_HOME"])
     backfill(one_by_one["env"], BATCH_STARTS[2], "2026-11-20T18:00")
-    assert differences(one_by_one["snapshot"], snapshot(one_by_one["data"])) == []
+    assert_same(one_by_one["snapshot"], snapshot(one_by_one["data"]))
     assert_one_honest_run_per_interval(home, BATCH_STARTS)
     assert_transform_built(home, BATCH_STARTS[2])
     run_types = [run["run_type"] for run in dag_runs(home, "transform")]
@@ -232,11 +238,11 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
     output = backfill(env, "2026-11-20", "2026-11-21")
     assert output.count("  success") == 8  # both DAGs, four intervals each
     assert not (tmp_path / "data" / "lake").exists(), "nothing of the lake went to the local folder"
-    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data", lake)) == []
+    assert_same(one_by_one["snapshot"], snapshot(tmp_path / "data", lake))
     # a manual run after the backfill reruns its interval in place: the same run, started again
     before = dag_runs(tmp_path / "airflow", "ingest_faker")
     assert f"Lake:      {root}" in run_batch(env, BATCH_STARTS[1])
-    assert differences(one_by_one["snapshot"], snapshot(tmp_path / "data", lake)) == []
+    assert_same(one_by_one["snapshot"], snapshot(tmp_path / "data", lake))
     assert_one_honest_run_per_interval(tmp_path / "airflow", BATCH_STARTS)
     for start in BATCH_STARTS:
         assert_transform_built(tmp_path / "airflow", start)
@@ -256,4 +262,4 @@ def test_airflow2_backfill_equals_running_the_batches_one_by_one(one_by_one, air
     returncode, log = airflow2_backfill.wait(timeout=1800)
     assert returncode == 0, log[-4000:]
     assert log.count("on Airflow 2.11") == 2 and log.count("all runs succeeded") == 2
-    assert differences(one_by_one["snapshot"], snapshot(airflow2_backfill.data_dir)) == []
+    assert_same(one_by_one["snapshot"], snapshot(airflow2_backfill.data_dir))
