@@ -42,6 +42,21 @@ def test_a_stream_written_to_the_lake_appears_under_its_path(lake):
     assert pq.read_table(path, filesystem=lake.fs).num_rows == 2
 
 
+def test_a_gzip_file_is_stored_and_read_as_its_own_bytes(lake):
+    """A name ending .gz is no cue to compress: the lake neither gzips again nor gunzips."""
+    import gzip
+
+    data = gzip.compress(b'{"n": 1}\n' * 50)
+    written, streamed = lake.path("landing", "a.json.gz"), lake.path("landing", "b.json.gz")
+    lake.write_bytes(written, data)
+    with lake.open_output_stream(streamed) as stream:
+        stream.write(data)
+    for path in (written, streamed):
+        with lake.fs.open_input_file(path) as file:  # random access: never decompresses
+            assert file.read() == data
+        assert lake.size(path) == len(data) and lake.read_bytes(path) == data
+
+
 def test_delta_tables_are_reached_with_the_lakes_options(lake):
     from deltalake import write_deltalake
 

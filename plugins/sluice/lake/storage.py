@@ -1,9 +1,10 @@
 """The lake's storage: a local folder or an S3 prefix, behind one interface.
 
 ``SLUICE_LAKE_ROOT`` chooses it: a folder path (the embedded default) or
-``s3://bucket/prefix``. Files are read and written through pyarrow's filesystems, and
-Delta tables get the matching deltalake storage options, so nothing else in Sluice asks
-which one it has.
+``s3://bucket/prefix``. Files are read and written through pyarrow's filesystems, byte for
+byte (pyarrow would otherwise gzip or gunzip a stream whose name ends ``.gz``), and Delta
+tables get the matching deltalake storage options, so nothing else in Sluice asks which
+one it has.
 
 S3 has no rename. Each object appears whole when its upload completes, which is what the
 lake's guarantees rest on: a file written under a name no reader looks up yet, a manifest
@@ -108,7 +109,7 @@ class Lake:
     def read_bytes(self, path: str) -> bytes:
         """The file's bytes; FileNotFoundError when there is none."""
         try:
-            with self.fs.open_input_stream(path) as stream:
+            with self.fs.open_input_stream(path, compression=None) as stream:
                 return stream.read()
         except OSError as exc:
             # S3 reports a missing key as a bare OSError: look only once the read failed
@@ -127,14 +128,14 @@ class Lake:
         """A stream writing ``path``; on S3 the object appears once the stream is closed."""
         if self.scheme == "file":
             os.makedirs(posixpath.dirname(path), exist_ok=True)
-        return self.fs.open_output_stream(path)
+        return self.fs.open_output_stream(path, compression=None)
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write ``path`` whole or not at all: readers see the old object or the new one."""
         if self.scheme == "file":
             write_atomically(Path(path), lambda temporary: temporary.write_bytes(data))
             return
-        with self.fs.open_output_stream(path) as stream:  # one PUT, visible once complete
+        with self.fs.open_output_stream(path, compression=None) as stream:  # one PUT, visible once complete
             stream.write(data)
 
     def remove_stale_temporaries(self, path: str) -> None:

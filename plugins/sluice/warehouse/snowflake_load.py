@@ -65,7 +65,7 @@ def _put(cursor: Any, lake: Lake, path: str, staged: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="sluice-put-") as folder:
         local = os.path.join(folder, posixpath.basename(path))
-        with lake.fs.open_input_stream(path) as source, open(local, "wb") as target:
+        with lake.fs.open_input_stream(path, compression=None) as source, open(local, "wb") as target:
             shutil.copyfileobj(source, target, 8 << 20)
         _query(cursor, f"PUT 'file://{local}' {staged} AUTO_COMPRESS = FALSE OVERWRITE = TRUE")
 
