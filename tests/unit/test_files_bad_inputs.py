@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from files_inbox import BATCH, LATER, Inbox
 
+from sluice.ingest.commit import commit_batch
+
 XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
   <xs:element name="invoices"><xs:complexType><xs:sequence>
     <xs:element name="invoice" maxOccurs="unbounded"><xs:complexType><xs:sequence>
@@ -57,12 +59,13 @@ CASES = {
     "a JSON array that does not end": Case(JSON, [("a.json", '[{"id": 1},')], "does not end", 0, 1),
     "invalid UTF-8 in JSON": Case(JSONL, [("a.jsonl", b'{"id": 1}\n{"id": 2, "n": "\xff\xfe"}\n')], "UTF-8", 1, 1),
     "invalid UTF-8 in CSV": Case(CSV, [("a.csv", b"id,name\n1,ok\n2,\xff\xfe\n")], "invalid UTF8", 0, 1),
-    "a JSON value of the wrong type": Case(
+    "text where the bronze column holds a number": Case(
         JSONL,
-        [("a.jsonl", '{"id": 1, "amount": 5}\n'), ("b.jsonl", '{"id": 2, "amount": "lots"}\n')],
-        "does not fit the stream schema",
+        [("b.jsonl", '{"id": 2, "amount": "lots"}\n{"id": 3, "amount": 6}\n')],
+        "does not fit the stream schema: amount 'lots' is text, its bronze column int64",
         1,
         1,
+        earlier=[("a.jsonl", '{"id": 1, "amount": 5}\n')],
     ),
     "a JSON line that is not an object": Case(JSONL, [("a.jsonl", '{"id": 1}\n[1, 2]\n')], "not a JSON object", 1, 1),
     "a JSON document that is not an array": Case(JSON, [("a.json", '{"id": 1}')], "not a JSON array", 0, 1),
@@ -133,6 +136,7 @@ def test_bad_input_is_quarantined_with_its_reason_and_the_counts_reconcile(case,
     batch = BATCH
     if case.earlier:
         inbox.land(BATCH)
+        commit_batch("co", inbox.source().stream("s"), BATCH, inbox.lake)  # the bronze table's types
         batch = LATER
     for name, data in case.files:
         inbox.drop("s", name, data)

@@ -290,3 +290,41 @@ def test_a_declaration_names_what_the_files_driver_needs(tmp_path, monkeypatch):
     (inbox.sources / "co.yml").write_text("connector: source-x\nstreams:\n  s: {record_key: id, format: csv}\n")
     with pytest.raises(SourceConfigError, match=r"\['format'\] are read by the files driver only"):
         inbox.source()
+
+
+def test_values_that_disagree_in_type_widen_to_text_and_land_raw(tmp_path, monkeypatch):
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL, "a": {"format": "json", "record_key": "id"}})
+    inbox.drop("s", "a.jsonl", '{"id": 1, "amount": 5, "tag": {"k": 1}, "ok": true}\n')
+    inbox.drop("s", "b.jsonl", '{"id": 2, "amount": "$1,407,730 ", "tag": "x", "ok": ""}\n{"id": 3, "amount": 2.5}\n')
+    inbox.drop("a", "a.json", '[{"id": 1, "spend": 12}, {"id": 2, "spend": "twelve"}, {"spend": 3}]')
+    manifests = inbox.land(BATCH)
+    assert {n: (m["read"], m["landed"], m["quarantined"]) for n, m in manifests.items()} == {
+        "s": (3, 3, 0),
+        "a": (3, 2, 1),  # only the record without its key stays out
+    }
+    assert pq.read_schema(inbox.lake.path(manifests["s"]["files"][0])).field("amount").type == pa.string()
+    rows = sorted(committed(inbox, "s"), key=lambda r: r["id"])
+    assert [(r["amount"], r["tag"], r["ok"]) for r in rows] == [
+        ("5", '{"k": 1}', "true"),
+        ("$1,407,730 ", "x", ""),
+        ("2.5", None, None),
+    ]
+    assert sorted((r["id"], r["spend"]) for r in committed(inbox, "a")) == [(1, "12"), (2, "twelve")]
+    # the bronze column is text now: a later number lands as its text; a numeric column refuses text
+    inbox.drop("s", "c.jsonl", '{"id": 4, "amount": 9, "tag": [1, 2], "ok": false}\n')
+    later = inbox.land(LATER)["s"]
+    assert (later["read"], later["landed"], later["quarantined"]) == (1, 1, 0)
+    assert [(r["amount"], r["tag"], r["ok"]) for r in committed(inbox, "s", LATER)] == [("9", "[1, 2]", "false")]
+
+
+def test_text_where_the_bronze_column_is_a_number_is_quarantined_with_why(tmp_path, monkeypatch):
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL})
+    inbox.drop("s", "a.jsonl", '{"id": 1, "amount": 5}\n')
+    inbox.land(BATCH)
+    committed(inbox, "s", BATCH)
+    inbox.drop("s", "b.jsonl", '{"id": 2, "amount": "five"}\n{"id": 3, "amount": 6}\n')
+    later = inbox.land(LATER)["s"]
+    assert (later["read"], later["landed"], later["quarantined"]) == (2, 1, 1)
+    (kept,) = inbox.quarantined("s", LATER)
+    assert "amount 'five' is text, its bronze column int64" in kept["_sluice_reason"]
+    assert [(r["id"], r["amount"]) for r in committed(inbox, "s", LATER)] == [(3, 6)]

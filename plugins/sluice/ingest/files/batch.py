@@ -17,36 +17,10 @@ import pyarrow as pa
 from sluice.core.sources import FileFormat, SourceConfig, StreamConfig
 from sluice.ingest.files import readers
 from sluice.ingest.files.ledger import TAKEN, classify, list_inbox, sha256_of, taken_by_others
+from sluice.ingest.files.readers import conform, merge_fields
 from sluice.ingest.landing import BatchLanding, LandingError, read_manifest
 from sluice.ingest.schema import StreamSchema
 from sluice.lake.storage import Lake
-
-
-def merge_field(known: pa.Field, new: pa.Field) -> pa.Field:
-    """The type a column keeps when files disagree: null gives way, integers widen to
-    floats, structs merge their fields; any other change keeps the first type (the values
-    that do not fit it are quarantined)."""
-    a, b = known.type, new.type
-    if a == b or pa.types.is_null(b):
-        return known
-    if pa.types.is_null(a):
-        return known.with_type(b)
-    if pa.types.is_integer(a) and pa.types.is_floating(b) or pa.types.is_floating(a) and pa.types.is_integer(b):
-        return known.with_type(pa.float64())
-    if pa.types.is_struct(a) and pa.types.is_struct(b):
-        return known.with_type(pa.struct(merge_fields(list(a), list(b))))
-    return known
-
-
-def merge_fields(known: list[pa.Field], new: list[pa.Field], fixed: frozenset[str] = frozenset()) -> list[pa.Field]:
-    """``known`` with the columns of ``new``; a ``fixed`` column keeps its type whatever."""
-    fields = {f.name: f for f in known}
-    for f in new:
-        if f.name not in fields:
-            fields[f.name] = f
-        elif f.name not in fixed:
-            fields[f.name] = merge_field(fields[f.name], f)
-    return list(fields.values())
 
 
 def _plain(data_type: pa.DataType) -> pa.DataType:
@@ -153,6 +127,7 @@ class _Stream:
         """The second pass: every record of the files taken, or the reason it is not."""
         key = set(self.stream.record_key)
         self.integers = [f.name for f in self.fields if pa.types.is_integer(f.type)]
+        self.types = {f.name: _no_nulls(f.type) for f in self.fields}
         for entry in self.entries:
             if entry["status"] == "quarantined":
                 landing.reject(self.stream.name, f"{entry['path']}: {entry['reason']}", entry, emitted_at)
@@ -173,22 +148,31 @@ class _Stream:
                     for row in item.rows:
                         if isinstance(row, dict) and self.fmt.format in ("csv", "xml"):
                             row = {k: (None if k in key and v == "" else v) for k, v in row.items()}
-                        elif isinstance(row, dict) and (column := self._fraction(row)):
-                            reason = f"does not fit the stream schema: {column} {row[column]!r} is not an integer"
-                            landing.reject(self.stream.name, f"{entry['path']}: {reason}", row, emitted_at)
-                            continue
+                        elif isinstance(row, dict):
+                            if reason := self._unfit(row):
+                                reason = f"does not fit the stream schema: {reason}"
+                                landing.reject(self.stream.name, f"{entry['path']}: {reason}", row, emitted_at)
+                                continue
+                            row = {k: conform(v, self.types[k]) if k in self.types else v for k, v in row.items()}
                         landing.add({"stream": self.stream.name, "data": row, "emitted_at": emitted_at})
             except Exception as error:  # changed or removed since the first pass
                 self._refuse(entry, error)
                 reason = f"{entry['path']}: the rest of the file not read: {entry['reason']}"
                 landing.reject(self.stream.name, reason, {"file": entry["path"]}, emitted_at)
 
-    def _fraction(self, row: dict[str, Any]) -> str | None:
-        """An integer column holding a fraction: Arrow would truncate it, silently."""
+    def _unfit(self, row: dict[str, Any]) -> str | None:
+        """Why a JSON record cannot land as it is: an integer column holding a fraction
+        (Arrow would truncate it, silently), or text where the bronze table already holds a
+        number or a bool (a Delta column's type cannot widen in place: the row waits in
+        quarantine for the table to be rebuilt or the export fixed)."""
         for column in self.integers:
             value = row.get(column)
             if isinstance(value, float) and not value.is_integer():
-                return column
+                return f"{column} {value!r} is not an integer"
+        for column in self.fixed:
+            value, data_type = row.get(column), self.types[column]
+            if isinstance(value, str) and not (pa.types.is_string(data_type) or pa.types.is_binary(data_type)):
+                return f"{column} {value!r} is text, its bronze column {data_type} (a type Delta cannot widen in place)"
         return None
 
     def ledger(self) -> list[dict[str, Any]]:

@@ -135,21 +135,77 @@ def read_jsonl(open_: Opener, fmt: FileFormat, lines: bool) -> Iterator[Rows | R
             )
 
 
+def _scalar(data_type: pa.DataType) -> bool:
+    return not (pa.types.is_struct(data_type) or pa.types.is_list(data_type))
+
+
+def merge_field(known: pa.Field, new: pa.Field) -> pa.Field:
+    """The type a JSON field takes when its values disagree, never losing a value: null
+    gives way, integers and floats widen to floats, structs merge their fields and lists
+    their items; any other pair (a number or a bool beside text, a struct or a list beside
+    anything else) widens to text, each value kept as its JSON text (see :func:`conform`)."""
+    a, b = known.type, new.type
+    if a == b or pa.types.is_null(b):
+        return known
+    if pa.types.is_null(a):
+        return known.with_type(b)
+    numbers = (pa.types.is_integer(a) or pa.types.is_floating(a), pa.types.is_integer(b) or pa.types.is_floating(b))
+    if all(numbers):
+        return known.with_type(pa.float64())
+    if pa.types.is_struct(a) and pa.types.is_struct(b):
+        return known.with_type(pa.struct(merge_fields(list(a), list(b))))
+    if pa.types.is_list(a) and pa.types.is_list(b):
+        item = merge_field(pa.field("item", a.value_type), pa.field("item", b.value_type))
+        return known.with_type(pa.list_(item.type))
+    return known.with_type(pa.string())
+
+
+def merge_fields(known: list[pa.Field], new: list[pa.Field], fixed: frozenset[str] = frozenset()) -> list[pa.Field]:
+    """``known`` with the columns of ``new``; a ``fixed`` column keeps its type whatever."""
+    fields = {f.name: f for f in known}
+    for f in new:
+        if f.name not in fields:
+            fields[f.name] = f
+        elif f.name not in fixed:
+            fields[f.name] = merge_field(fields[f.name], f)
+    return list(fields.values())
+
+
+def conform(value: Any, data_type: pa.DataType) -> Any:
+    """``value`` as a column of ``data_type`` holds it: in a text column a number, a bool,
+    an object or an array is its JSON text, in a struct or a list so is each part."""
+    if value is None:
+        return None
+    if pa.types.is_string(data_type):
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if pa.types.is_struct(data_type) and isinstance(value, dict):
+        types = {f.name: f.type for f in data_type}
+        return {k: conform(v, types[k]) if k in types else v for k, v in value.items()}
+    if pa.types.is_list(data_type) and isinstance(value, list):
+        return [conform(v, data_type.value_type) for v in value]
+    return value
+
+
+def _value_field(name: str, value: Any) -> pa.Field:
+    """The Arrow field of one JSON value; an array whose items disagree is text."""
+    try:
+        return pa.field(name, pa.array([value]).type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return pa.field(name, pa.string())
+
+
 def _infer(rows: list[Any]) -> pa.Schema:
-    """The Arrow schema of JSON objects; a row that conflicts with the others adds nothing."""
+    """The Arrow schema of JSON objects, a field whose values disagree widened by
+    :func:`merge_field`."""
     objects = [row for row in rows if isinstance(row, dict)]
     try:
         return pa.Table.from_pylist(objects).schema
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         pass
-    fields: dict[str, pa.Field] = {}
+    fields: list[pa.Field] = []
     for row in objects:
-        try:
-            for f in pa.Table.from_pylist([row]).schema:
-                fields.setdefault(f.name, f)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            continue
-    return pa.schema(list(fields.values()))
+        fields = merge_fields(fields, [_value_field(name, value) for name, value in row.items()])
+    return pa.schema(fields)
 
 
 def _rows(rows: list[Any]) -> Rows:
