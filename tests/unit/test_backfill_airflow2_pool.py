@@ -66,10 +66,20 @@ def test_the_backfill_job_keeps_its_connections_when_local_executor_workers_fork
     assert proc.returncode == 0 and "connections kept" in proc.stdout, proc.stderr[-3000:]
 
 
+CONTROL_ATTEMPTS = 5
+
+
 def test_with_airflows_default_pool_the_forked_workers_close_the_backfill_jobs_connection(postgres, tmp_path):
     """The control: the same sequence with the pool on (Airflow's default) loses the connection."""
     wrapper = backfill_environment()
     assert wrapper.get("AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED") == "False"
-    proc = run_probe(postgres, tmp_path, {**wrapper, "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "True"})
+    # the workers' exit races the job's next query: it loses most times, not every time, so
+    # the control tries a few times and needs one loss (the fixed path must never lose)
+    for attempt in range(CONTROL_ATTEMPTS):
+        proc = run_probe(
+            postgres, tmp_path / str(attempt), {**wrapper, "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_ENABLED": "True"}
+        )
+        if proc.returncode != 0:
+            break
     assert proc.returncode != 0 and "connections kept" not in proc.stdout, proc.stdout[-3000:]
     assert "server closed the connection unexpectedly" in proc.stderr, proc.stderr[-3000:]
