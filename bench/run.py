@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -30,6 +31,7 @@ BENCHMARKS = (
     "parse",
     "transform_parse",
     "landing",
+    "files",
     "lake",
     "s3",
     "snowflake",
@@ -51,6 +53,9 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "transform_parse_ms_per_node": ("ms", 5, "transform.py cold fill / dbt nodes, real project"),
     "transform_parse_synthetic_ms_per_node": ("ms", 5, "the same, synthetic ~250-model project"),
     "landing_overhead_ratio": ("x", 1.10, "sync_batch / raw connector read"),
+    "json_landing_ratio": ("x", 1.3, "files driver batch of a JSON Lines file / pyarrow read_json + Parquet write"),
+    "xml_landing_ratio": ("x", 1.5, "files driver batch of an XML file / bare lxml iterparse + Parquet write"),
+    "csv_landing_ratio": ("x", 1.3, "files driver batch of a CSV file / pyarrow read_csv (text) + Parquet write"),
     "lake_bytes_written_per_landed_byte": ("x", 1.1, "lake bytes new or changed / landed Parquet bytes"),
     "s3_landing_ratio": ("x", 1.3, "landing with the lake on S3 (radosgw) / in a folder"),
     "erasure_10_ratio": ("x", 0.2, "erasing 10 people through the index / a full rewrite of the table"),
@@ -83,6 +88,12 @@ def run_landing(args: argparse.Namespace) -> dict[str, Any]:
     from landing_bench import bench_landing
 
     return bench_landing(count=args.faker_count, repeats=args.repeats)
+
+
+def run_files(args: argparse.Namespace) -> dict[str, Any]:
+    from files_bench import bench_files
+
+    return bench_files(size_mb=args.files_mb, repeats=args.repeats)
 
 
 def run_lake(args: argparse.Namespace) -> dict[str, Any]:
@@ -161,6 +172,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "parse": run_parse,
     "transform_parse": run_transform_parse,
     "landing": run_landing,
+    "files": run_files,
     "lake": run_lake,
     "s3": run_s3,
     "snowflake": run_snowflake,
@@ -178,6 +190,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 DEFAULTS: dict[str, tuple[Any, Any]] = {
     "repeats": (3, 1),
     "faker_count": (100_000, 2_000),
+    "files_mb": (float(os.environ.get("SLUICE_BENCH_FILES_MB", 100)), 20),
     "backfill_intervals": (4, 1),
     "backfill_days": (7, 0.25),
     "idle_seconds": (30, 5),
@@ -207,6 +220,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         help="source-faker users for landing, lake, s3, watch and scale (1x); purchases are about as many, "
         "products 100 (default 100000, quick 2000)",
+    )
+    parser.add_argument(
+        "--files-mb",
+        type=float,
+        help="MB of each file of the files benchmark, 4x for its memory figures "
+        "(default 100 or SLUICE_BENCH_FILES_MB, quick 20)",
     )
     parser.add_argument(
         "--backfill-intervals", type=int, help="6-hour intervals of the backfill benchmark (default 4, quick 1)"
