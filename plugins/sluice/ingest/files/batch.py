@@ -17,7 +17,7 @@ import pyarrow as pa
 from sluice.core.sources import FileFormat, SourceConfig, StreamConfig
 from sluice.ingest.files import readers
 from sluice.ingest.files.ledger import TAKEN, classify, list_inbox, sha256_of, taken_by_others
-from sluice.ingest.files.readers import conform, merge_fields
+from sluice.ingest.files.readers import conform, map_leaves, merge_fields
 from sluice.ingest.landing import BatchLanding, LandingError, read_manifest
 from sluice.ingest.schema import StreamSchema
 from sluice.lake.storage import Lake
@@ -50,13 +50,7 @@ def table_fields(lake: Lake, source: str, stream: str) -> list[pa.Field]:
 
 def _no_nulls(data_type: pa.DataType) -> pa.DataType:
     """A column that was null in every file lands as text (a Delta table has no null type)."""
-    if pa.types.is_null(data_type):
-        return pa.string()
-    if pa.types.is_struct(data_type):
-        return pa.struct([f.with_type(_no_nulls(f.type)) for f in data_type])
-    if pa.types.is_list(data_type):
-        return pa.list_(_no_nulls(data_type.value_type))
-    return data_type
+    return map_leaves(data_type, lambda t: pa.string() if pa.types.is_null(t) else t)
 
 
 class _Stream:

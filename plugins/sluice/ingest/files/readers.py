@@ -103,15 +103,22 @@ def _header(names: list[str]) -> list[str]:
     return out
 
 
+def map_leaves(data_type: pa.DataType, leaf: Callable[[pa.DataType], pa.DataType]) -> pa.DataType:
+    """``data_type`` with ``leaf`` applied to every type that is not a struct or a list."""
+    if pa.types.is_struct(data_type):
+        return pa.struct([f.with_type(map_leaves(f.type, leaf)) for f in data_type])
+    if pa.types.is_list(data_type):
+        return pa.list_(map_leaves(data_type.value_type, leaf))
+    return leaf(data_type)
+
+
 def _strings_for_timestamps(data_type: pa.DataType) -> pa.DataType:
     """JSON has no timestamps: what pyarrow infers as one stays the string it was."""
-    if pa.types.is_timestamp(data_type) or pa.types.is_date(data_type) or pa.types.is_time(data_type):
-        return pa.string()
-    if pa.types.is_struct(data_type):
-        return pa.struct([f.with_type(_strings_for_timestamps(f.type)) for f in data_type])
-    if pa.types.is_list(data_type):
-        return pa.list_(_strings_for_timestamps(data_type.value_type))
-    return data_type
+
+    def leaf(t: pa.DataType) -> pa.DataType:
+        return pa.string() if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t) else t
+
+    return map_leaves(data_type, leaf)
 
 
 def read_jsonl(open_: Opener, fmt: FileFormat, lines: bool) -> Iterator[Rows | Reject]:
