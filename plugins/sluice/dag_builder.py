@@ -187,7 +187,7 @@ def transform_dag() -> DAG:
     from sluice.checks.freshness import FRESHNESS_TASK_ID
     from sluice.checks.operators import FreshnessCheckOperator, ModelFreshnessOperator
     from sluice.core.sources import source_names
-    from sluice.transform.cosmos import dbt_task_group
+    from sluice.transform.cosmos import dbt_task_group, the_build
 
     sources = [load_source(name) for name in source_names()]
     doc_md = (
@@ -227,7 +227,10 @@ def transform_dag() -> DAG:
             # models skipped on stale input do not hold the checks of the others
             trigger_rule="none_failed",
         )
-        waits >> freshness >> dbt_task_group(freshness_task_id=FRESHNESS_TASK_ID) >> model_freshness
+        group = dbt_task_group(freshness_task_id=FRESHNESS_TASK_ID)
+        # beside the model tasks' reports, not after them: it reads what the build wrote
+        waits >> freshness >> group
+        the_build(group) >> model_freshness
     return dag
 
 

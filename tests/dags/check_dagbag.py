@@ -62,6 +62,7 @@ for dag_id, dag in dagbag.dags.items():
                 "operator": type(task).__name__,
                 "deferrable": getattr(task, "deferrable", None),
                 "upstream": sorted(task.upstream_task_ids),
+                "dbt_upstream": sorted(getattr(task, "dbt_upstream_task_ids", ())),
                 "outlets": [str(getattr(o, "name", None) or getattr(o, "uri", o)) for o in task.outlets],
                 "inlets": [str(getattr(i, "name", None) or getattr(i, "uri", i)) for i in task.inlets],
                 "pool": task.pool,

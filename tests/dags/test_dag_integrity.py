@@ -107,7 +107,7 @@ def test_erasure_is_one_task_in_the_warehouse_writers_pool(dagbag):
     assert tasks["erase"]["operator"] == "GdprEraseOperator"
 
 
-def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependency_order(dagbag):
+def test_transform_builds_once_then_shows_every_model_and_its_tests_at_once(dagbag):
     tasks = dagbag["dags"]["transform"]["tasks"]
     assert tasks["wait_for_faker"]["inlets"] == ["sluice.bronze.faker"]
     # freshness of the bronze tables first: the build leaves out what is built from stale ones
@@ -117,18 +117,21 @@ def test_transform_builds_once_then_shows_every_model_and_its_tests_in_dependenc
     assert build["upstream"] == ["freshness"] and build["pool"] == "sluice_warehouse"
     models = {task_id.split(".")[1] for task_id in tasks if task_id.startswith("dbt.") and task_id.endswith(".run")}
     assert {"stg_faker__users", "customers", "dim_customers", "fct_purchases", "revenue_per_customer"} <= models
-    for model in models:  # each model is a task, followed by a task for its tests
-        assert tasks[f"dbt.{model}.test"]["upstream"] == [f"dbt.{model}.run"]
-    # the first models report once the build is done, failed or not; the rest follow their parents
-    assert tasks["dbt.stg_faker__users.run"]["upstream"] == ["dbt.dbt_producer_watcher"]
-    assert tasks["dbt.stg_faker__users.run"]["trigger_rule"] == "one_done"
-    assert tasks["dbt.dim_customers.run"]["upstream"] == ["dbt.customers.test"]
-    assert tasks["dbt.dim_customers.run"]["trigger_rule"] == "all_success"
-    assert "dbt.fct_purchases.test" in tasks["dbt.revenue_per_customer.run"]["upstream"]
+    # every model and its tests is a task reporting once the build is done, failed or not:
+    # one scheduler hop after the build, not one per layer
+    for model in models:
+        for task_id in (f"dbt.{model}.run", f"dbt.{model}.test"):
+            assert tasks[task_id]["upstream"] == ["dbt.dbt_producer_watcher"], task_id
+            assert tasks[task_id]["trigger_rule"] == "one_done", task_id
+        # dbt's order is kept for a node that was not built: it waits for what it depends on
+        assert tasks[f"dbt.{model}.test"]["dbt_upstream"] == [f"dbt.{model}.run"]
+    assert tasks["dbt.stg_faker__users.run"]["dbt_upstream"] == []
+    assert tasks["dbt.dim_customers.run"]["dbt_upstream"] == ["dbt.customers.test"]
+    assert "dbt.fct_purchases.test" in tasks["dbt.revenue_per_customer.run"]["dbt_upstream"]
     # a retried build would be skipped by Cosmos: the model tasks retry, each running its model
     assert build["retries"] == 0 and tasks["dbt.dim_customers.run"]["retries"] >= 2
-    # the built models' freshness once they are built, skipped ones included
-    assert "dbt.revenue_per_customer.test" in tasks["model_freshness"]["upstream"]
+    # the built models' freshness once the build is done, beside the model tasks' reports
+    assert tasks["model_freshness"]["upstream"] == ["dbt.dbt_producer_watcher"]
     assert tasks["model_freshness"]["trigger_rule"] == "none_failed"
     # only the build and the checks (which record into ops.batch_metrics) write to the warehouse
     writers = [task_id for task_id, task in tasks.items() if task["pool"] == "sluice_warehouse"]

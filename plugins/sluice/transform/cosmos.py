@@ -10,7 +10,7 @@ run's batch window (``SLUICE_BATCH_START``/``SLUICE_BATCH_END``, read by the
 Two ways of running it (``SLUICE_DBT_EXECUTION``):
 
 - ``watcher`` (default): one ``dbt build`` of the whole project (Cosmos' producer task)
-  runs first; then each model's task reads that model's outcome from the build. The
+  runs first; then every model's task at once reads that model's outcome from the build. The
   model tasks only report, so they neither hold the warehouse nor start dbt again.
   dbt runs as a subprocess: in-process, every outcome Cosmos records (an XCom write
   through the Execution API) stopped dbt until it was written.
@@ -62,8 +62,9 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
         "pool": config.WAREHOUSE_POOL,
     }
     if watcher:
-        # model tasks read the build's outcome once it is done: no waiting in the triggerer
-        operator_args.update(deferrable=False, poke_interval=5, mode="poke")
+        # model tasks read the build's outcome once it is done: no waiting in the triggerer;
+        # one that waits for an upstream task's retries gives its worker slot back meanwhile
+        operator_args.update(deferrable=False, poke_interval=5, mode="reschedule")
     if freshness_task_id:
         from sluice.checks.operators import skip_if_built_from_stale
 
@@ -99,6 +100,14 @@ def dbt_task_group(group_id: str = "dbt", freshness_task_id: str | None = None, 
     return group
 
 
+def the_build(group: Any) -> Any:
+    """What has built every model of ``group`` once it is done: the watcher's one ``dbt
+    build`` task, or (each model its own ``dbt build``) the whole group."""
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+
+    return next((task for task in group if task.task_id.endswith(f".{PRODUCER_WATCHER_TASK_ID}")), group)
+
+
 def profile_config() -> Any:
     """dbt's profile for ``SLUICE_WAREHOUSE``: the project's DuckDB one, or Snowflake's from
     the Airflow connection (:meth:`sluice.warehouse.target.Warehouse.dbt_profile`)."""
@@ -110,19 +119,21 @@ def profile_config() -> Any:
 
 
 def _run_models_after_the_build(group: Any, freshness_task_id: str | None = None) -> None:
-    """Order the watcher group: the one ``dbt build`` first, then the model tasks.
+    """Order the watcher group: the one ``dbt build`` first, then every model task at once.
 
     Cosmos starts the model tasks beside the build, each waiting in a worker slot or the
-    triggerer for its model. Placed after the build, each finds its outcome at once. The
-    first models run once the build is done, failed or not (``one_done``), so a model
-    that built shows success and a failed one fails; dbt skips what depends on a failed
-    model and Airflow stops its tasks. A build that never ran (its inputs are not
-    ready) skips them all. Only the build writes to the warehouse, so only it takes the
-    warehouse pool.
+    triggerer for its model, and in dbt's order: one scheduler hop per layer and per
+    model's tests, each costing more than the task's work (reading an XCom). Here every
+    model task hangs on the build alone and runs once it is done, failed or not
+    (``one_done``): a model that built shows success at once, a failed one fails, and one
+    dbt did not build because something upstream failed is skipped, naming it
+    (:class:`~sluice.transform.cosmos_watcher.ModelReport`). A build that never ran (its
+    inputs are not ready) skips them all. Only the build writes to the warehouse, so only
+    it takes the warehouse pool.
     """
     from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
 
-    from sluice.transform.cosmos_watcher import make_build_task, report_on_clear
+    from sluice.transform.cosmos_watcher import make_build_task, report_after_the_build
 
     producer = done = None
     models = []
@@ -140,10 +151,7 @@ def _run_models_after_the_build(group: Any, freshness_task_id: str | None = None
     # retry instead, each by running its own model, and a cleared build builds again
     make_build_task(producer, freshness_task_id)
     for task in models:
-        report_on_clear(task)
+        report_after_the_build(task, producer)
         task.pool = "default_pool"
-        if not task.upstream_task_ids:
-            task.trigger_rule = "one_done"
-            producer >> task
     if done is not None:
         done.pool = "default_pool"

@@ -1,5 +1,5 @@
 """The one adapter to Cosmos' watcher internals: its producer's ``dbt build``, run again whenever
-its run is cleared, and its model tasks' retry.
+its run is cleared, and its model tasks: reporting all at once after the build, and retried.
 
 Cosmos offers no public hook for either, so this module (and only this one) reaches into
 ``cosmos.operators._watcher`` and gives the rendered tasks a subclass of their own class;
@@ -83,14 +83,57 @@ def make_build_task(task: Any, freshness_task_id: str | None = None) -> None:
         setattr(task, name, [c for c in callbacks if c is not _backup_xcom_to_variable])
 
 
-class ReportOnClear:
-    """For a model task: on a later attempt, report the build's success instead of rebuilding.
+class ModelReport:
+    """For a model's (or its tests') task placed right after the build: report its outcome.
 
-    Cosmos runs the model again on any attempt after the first, taking it for a retry of
-    a failed model. A cleared run (see :class:`DbtBuildOperator`) is also a later
-    attempt, but its build just ran: where that build succeeded for the model, report it;
-    otherwise (a real retry of a failed model) run the model again as Cosmos does.
+    Every model task hangs on the build alone, so all of them report at once instead of
+    one scheduler hop per layer. The order dbt followed is kept in ``dbt_upstream_task_ids``
+    (the tasks Cosmos placed before this one) and matters only when this node did not
+    succeed: dbt records "failed" (or nothing) for a node it never ran because something
+    upstream failed. Then this task waits for those upstream tasks: if one of them did not succeed
+    in the end (its retries spent), this node was not built and the task is skipped, naming
+    it; if all of them succeeded (a retry healed them), this node's own failure or retry
+    stands, as Cosmos handles it.
+
+    On a later attempt Cosmos runs the model again, taking it for a retry of a failed
+    model. A cleared run (see :class:`DbtBuildOperator`) is also a later attempt, but its
+    build just ran: where that build succeeded for the node, report it.
     """
+
+    dbt_upstream_task_ids: frozenset[str] = frozenset()
+
+    def poke(self, context: Any) -> bool:
+        from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_node_status_success
+
+        status = self._get_node_status(context["ti"], context)
+        built = is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status)
+        if self.dbt_upstream_task_ids and not built:
+            states = self._upstream_states(context)
+            if any(state not in _FINAL_STATES for state in states.values()):
+                self.log.info("Not built by dbt; waiting for the upstream tasks: %s", states)
+                return False
+            not_built = sorted(task for task, state in states.items() if state != "success")
+            if not_built:
+                from airflow.exceptions import AirflowSkipException
+
+                raise AirflowSkipException(f"Not built: upstream {', '.join(not_built)} did not succeed")
+        return super().poke(context)
+
+    def _upstream_states(self, context: Any) -> dict[str, str | None]:
+        from cosmos.constants import AIRFLOW_VERSION
+        from cosmos.operators._watcher.state import build_producer_state_fetcher
+
+        states = {}
+        for task_id in sorted(self.dbt_upstream_task_ids):
+            fetch = build_producer_state_fetcher(
+                airflow_version=AIRFLOW_VERSION,
+                dag_id=self.dag_id,
+                run_id=context["run_id"],
+                producer_task_id=task_id,
+                logger=self.log,
+            )
+            states[task_id] = fetch() if fetch else None
+        return states
 
     def _handle_retry(self, try_number: int, producer_task_state: str | None, context: Any) -> bool | None:
         from cosmos.operators._watcher.state import is_dbt_node_status_success
@@ -100,12 +143,23 @@ class ReportOnClear:
         return super()._handle_retry(try_number, producer_task_state, context)
 
 
+#: task states that no retry changes
+_FINAL_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
+
 _REPORTING_CLASSES: dict[type, type] = {}
 
 
-def report_on_clear(task: Any) -> None:
-    """Give a Cosmos watcher model task the :class:`ReportOnClear` behaviour."""
+def report_after_the_build(task: Any, build: Any) -> None:
+    """Give a Cosmos watcher model task the :class:`ModelReport` behaviour and place it
+    right after ``build``: its Cosmos upstream tasks are remembered as
+    ``dbt_upstream_task_ids``, and no longer upstream."""
     cls = type(task)
     if cls not in _REPORTING_CLASSES:
-        _REPORTING_CLASSES[cls] = type(cls.__name__, (ReportOnClear, cls), {"__module__": __name__})
+        _REPORTING_CLASSES[cls] = type(cls.__name__, (ModelReport, cls), {"__module__": __name__})
     task.__class__ = _REPORTING_CLASSES[cls]
+    task.dbt_upstream_task_ids = frozenset(task.upstream_task_ids - {build.task_id})
+    for upstream in list(task.upstream_list):
+        upstream.downstream_task_ids.discard(task.task_id)
+        task.upstream_task_ids.discard(upstream.task_id)
+    task.trigger_rule = "one_done"
+    build >> task
