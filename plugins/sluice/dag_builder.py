@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, Asset, TaskGroup
-from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from sluice.alerting.callbacks import on_batch_late, on_dag_success, on_sla_miss, on_task_failure, on_task_success
@@ -23,6 +22,8 @@ from sluice.core.compat import AIRFLOW_2
 from sluice.core.dag_ids import ERASURE_DAG_ID, TRANSFORM_DAG_ID, ingestion_dag_id
 from sluice.core.sources import SourceConfig, load_source
 
+#: The ingestion task whose success publishes a source's batch (its Asset) to the transform.
+PUBLISH_TASK_ID = "metrics"
 #: The platform's batch: every 6 hours, on UTC boundaries.
 BATCH_CRON = "0 */6 * * *"
 #: The first interval any platform DAG knows about (backfills start here at the earliest).
@@ -130,7 +131,7 @@ def source_asset(source: SourceConfig) -> Asset:
 
 def ingestion_dag(source_name: str) -> DAG:
     """The DAG of one source: land the batch, then per stream commit and load it, then
-    measure it (a blocking breach holds the publish, so the transform waits)."""
+    measure it and publish it (a blocking breach holds the publish, so the transform waits)."""
     from sluice.checks.operators import BatchMetricsOperator
     from sluice.ingest.drivers import driver_for, land_task
     from sluice.ingest.operators import BronzeCommitOperator
@@ -149,13 +150,15 @@ def ingestion_dag(source_name: str) -> DAG:
             f"Bad records are kept under `quarantine/{source.name}/` with their reason.\n\n"
             "Then `metrics` measures the batch (completeness, uniqueness, validity, timeliness, "
             "consistency of lake and warehouse, volume) against the thresholds of "
-            f"`include/sources/{source.name}.yml`; a blocking breach stops the publish."
+            f"`include/sources/{source.name}.yml`, and publishes the batch (the source's Asset) "
+            "unless a blocking threshold is breached."
         )
     else:
         doc_md += (
             ".\n\nThen `metrics` measures the batch in the warehouse (completeness, uniqueness, "
             "records the destination changed, timeliness, volume) against the thresholds of "
-            f"`include/sources/{source.name}.yml`; a blocking breach stops the publish."
+            f"`include/sources/{source.name}.yml`, and publishes the batch (the source's Asset) "
+            "unless a blocking threshold is breached."
         )
     with platform_dag(
         ingestion_dag_id(source.name),
@@ -165,9 +168,10 @@ def ingestion_dag(source_name: str) -> DAG:
         description=f"Land {source.name} into the bronze lake and warehouse every 6 hours",
     ) as dag:
         land = land_task(source)
-        publish = EmptyOperator(task_id="publish", outlets=[source_asset(source)])
-        metrics = BatchMetricsOperator(task_id="metrics", source=source.name, pool=config.WAREHOUSE_POOL)
-        metrics >> publish
+        # the batch's last step publishes it: a blocking breach fails it, so no Asset event
+        metrics = BatchMetricsOperator(
+            task_id=PUBLISH_TASK_ID, source=source.name, pool=config.WAREHOUSE_POOL, outlets=[source_asset(source)]
+        )
         if not into_lake:
             land >> metrics
         for stream in source.streams if into_lake else ():
@@ -211,7 +215,7 @@ def transform_dag() -> DAG:
             ExternalTaskSensor(
                 task_id=f"wait_for_{source.name}",
                 external_dag_id=ingestion_dag_id(source.name),
-                external_task_id="publish",
+                external_task_id=PUBLISH_TASK_ID,
                 inlets=[source_asset(source)],
                 mode="reschedule",
                 # a backfill runs the transform right behind the ingestion: look again soon

@@ -64,11 +64,11 @@ def test_ingestion_lands_then_commits_and_loads_each_stream_then_measures_and_pu
         assert tasks[f"{stream}.commit"]["upstream"] == ["land"]
         assert tasks[f"{stream}.load"]["upstream"] == [f"{stream}.commit"]
         assert tasks[f"{stream}.load"]["pool"] == "sluice_warehouse"
-    assert tasks["publish"]["outlets"] == ["sluice.bronze.faker"]
-    # the batch's metrics run after every load; a blocking breach holds the publish
+    # the batch's metrics run after every load and publish it: a blocking breach holds it
+    assert tasks["metrics"]["outlets"] == ["sluice.bronze.faker"]
     assert tasks["metrics"]["upstream"] == ["products.load", "purchases.load", "users.load"]
     assert (tasks["metrics"]["operator"], tasks["metrics"]["pool"]) == ("BatchMetricsOperator", "sluice_warehouse")
-    assert tasks["publish"]["upstream"] == ["metrics"]
+    assert "publish" not in tasks  # no task of its own: a scheduler hop that did nothing
     assert tasks["land"]["operator"] == "LandOperator"
 
 
@@ -94,10 +94,11 @@ def test_an_airbyte_source_gets_the_same_two_line_dag_with_the_server_driver(pyt
     shop = result["dags"]["ingest_shop"]["tasks"]
     assert (shop["land"]["operator"], shop["land"]["deferrable"]) == ("AirbyteSyncOperator", True)
     assert shop["orders.commit"]["upstream"] == ["land"] and shop["refunds.load"]["upstream"] == ["refunds.commit"]
-    assert shop["metrics"]["upstream"] == ["orders.load", "refunds.load"] and shop["publish"]["upstream"] == ["metrics"]
+    assert shop["metrics"]["upstream"] == ["orders.load", "refunds.load"]
+    assert shop["metrics"]["outlets"] == ["sluice.bronze.shop"]
     crm = result["dags"]["ingest_crm"]["tasks"]
-    assert set(crm) == {"land", "metrics", "publish"}
-    assert crm["metrics"]["upstream"] == ["land"] and crm["publish"]["upstream"] == ["metrics"]
+    assert set(crm) == {"land", "metrics"}
+    assert crm["metrics"]["upstream"] == ["land"] and crm["metrics"]["outlets"] == ["sluice.bronze.crm"]
     assert result["dags"]["ingest_crm"]["violations"] == []
 
 
