@@ -196,9 +196,10 @@ def transform_dag() -> DAG:
     sources = [load_source(name) for name in source_names()]
     doc_md = (
         "## Transform\n\nFor each 6-hour batch, once every source's ingestion has published it "
-        "(its Asset), run the dbt project layer by layer: bronze staging views, silver "
-        "(typed, deduplicated), gold (dimensions and facts), marts. Each model is a task "
-        "followed by its tests; incremental models process only this run's batch window.\n\n"
+        "(its Asset), build the dbt project in one `dbt build`, layer by layer: bronze staging views, "
+        "silver (typed, deduplicated), gold (dimensions and facts), marts; then each model's task "
+        "and its tests' task report the build's outcome, all at once. Incremental models process "
+        "only this run's batch window.\n\n"
         "First, `freshness` checks every bronze table against its dbt source's freshness SLA, in "
         "the warehouse and the lake: what is built from a table past `error_after` is left out of "
         "the build and its tasks are skipped, saying which table is late by how much. Totals that "
