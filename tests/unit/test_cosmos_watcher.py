@@ -45,6 +45,15 @@ def test_the_internals_the_adapter_uses_keep_their_shape():
         "context",
     ]
     assert parameters(DbtConsumerWatcherSensor._get_node_status) == ["self", "ti", "context"]
+    assert parameters(DbtConsumerWatcherSensor.poke) == ["self", "context"]
+    assert parameters(state.is_dbt_node_status_skipped) == ["status"]
+    assert parameters(state.build_producer_state_fetcher) == [
+        "airflow_version",
+        "dag_id",
+        "run_id",
+        "producer_task_id",
+        "logger",
+    ]
     producer = inspect.getsource(DbtProducerWatcherOperator)
     for attribute in ("tests_per_model", "enable_watcher_reliable_retry"):
         assert attribute in producer, f"the producer no longer uses {attribute}"

@@ -135,18 +135,11 @@ def _run_models_after_the_build(group: Any, freshness_task_id: str | None = None
 
     from sluice.transform.cosmos_watcher import make_build_task, report_after_the_build
 
-    producer = done = None
-    models = []
-    for task in group:
-        name = task.task_id.rsplit(".", 1)[-1]
-        if name == PRODUCER_WATCHER_TASK_ID:
-            producer = task
-        elif name == PRODUCER_WATCHER_DONE_TASK_ID:
-            done = task
-        else:
-            models.append(task)
-    if producer is None:
+    producer = the_build(group)
+    if producer is group:
         raise RuntimeError(f"Cosmos rendered no {PRODUCER_WATCHER_TASK_ID} task in {group.group_id}")
+    done = next((task for task in group if task.task_id.endswith(f".{PRODUCER_WATCHER_DONE_TASK_ID}")), None)
+    models = [task for task in group if task is not producer and task is not done]
     # a retried build is skipped by Cosmos, which would skip every model; the model tasks
     # retry instead, each by running its own model, and a cleared build builds again
     make_build_task(producer, freshness_task_id)

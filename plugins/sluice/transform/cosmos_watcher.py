@@ -103,13 +103,11 @@ class ModelReport:
     dbt_upstream_task_ids: frozenset[str] = frozenset()
 
     def poke(self, context: Any) -> bool:
-        from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_node_status_success
+        if self.dbt_upstream_task_ids and not self._built(context):
+            from airflow.utils.state import State
 
-        status = self._get_node_status(context["ti"], context)
-        built = is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status)
-        if self.dbt_upstream_task_ids and not built:
             states = self._upstream_states(context)
-            if any(state not in _FINAL_STATES for state in states.values()):
+            if any(state not in State.finished for state in states.values()):
                 self.log.info("Not built by dbt; waiting for the upstream tasks: %s", states)
                 return False
             not_built = sorted(task for task, state in states.items() if state != "success")
@@ -118,6 +116,12 @@ class ModelReport:
 
                 raise AirflowSkipException(f"Not built: upstream {', '.join(not_built)} did not succeed")
         return super().poke(context)
+
+    def _built(self, context: Any) -> bool:
+        from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_node_status_success
+
+        status = self._get_node_status(context["ti"], context)
+        return is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status)
 
     def _upstream_states(self, context: Any) -> dict[str, str | None]:
         from cosmos.constants import AIRFLOW_VERSION
@@ -142,9 +146,6 @@ class ModelReport:
             return None  # read as on a first attempt
         return super()._handle_retry(try_number, producer_task_state, context)
 
-
-#: task states that no retry changes
-_FINAL_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 
 _REPORTING_CLASSES: dict[type, type] = {}
 
