@@ -4,10 +4,11 @@ Without ``--dag``, every platform DAG: each source's ingestion, then the transfo
 Airflow 3: one ``airflow backfill create`` per DAG queues the runs and a scheduler runs
 them all at once, so a source's next interval lands while the transform builds the
 previous one (each DAG still takes its own intervals in order). When no scheduler is
-alive (no ``make up``), a temporary scheduler (creating no scheduled runs of its own)
-and API server (tasks report through its execution API) are started on a free port, and
-stopped afterwards. Airflow 2.11: ``airflow dags backfill`` runs each DAG's intervals
-in-process, one DAG after the other. Either way, the runs' states are reported and the
+alive (no ``make up``), a temporary scheduler (creating no scheduled runs of its own),
+API server (tasks report through its execution API) and triggerer (where the model tasks
+report the build) are started, the API server on a free port, and stopped afterwards.
+Airflow 2.11: ``airflow dags backfill`` runs each DAG's intervals in-process, one DAG
+after the other. Either way, the runs' states are reported and the
 exit status is non-zero unless all succeeded.
 """
 
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,16 +170,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_airflow(log_dir: Path) -> list[subprocess.Popen]:
-    """A scheduler that only runs backfills, and the API server its tasks report to."""
+def start_airflow(log_dir: Path) -> tuple[list[subprocess.Popen], str]:
+    """A scheduler that only runs backfills, the API server its tasks report to, and the
+    triggerer the transform's model tasks report from."""
     port = free_port()
     env = {
         **os.environ,
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
+        # the API server's first answers, while its siblings start on the same cores, can
+        # take longer than the 5 s a task waits by default: the task then fails, and retries
+        # a minute later
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
     }
-    return [
+    started = [
         subprocess.Popen(
             [AIRFLOW, *command],
             stdout=(log_dir / f"backfill-{command[0]}.log").open("w"),
@@ -185,8 +192,33 @@ def start_airflow(log_dir: Path) -> list[subprocess.Popen]:
             env=env,
             start_new_session=True,
         )
-        for command in (["api-server", "--port", str(port)], ["scheduler"])
+        for command in (["api-server", "--port", str(port)], ["scheduler"], ["triggerer"])
     ]
+    return started, f"http://localhost:{port}/execution/health"
+
+
+def stop_if_one_exited(started: list[subprocess.Popen]) -> None:
+    """Stop the backfill if one of the processes it started has exited."""
+    for proc in started:
+        if proc.poll() is not None:
+            raise SystemExit(f"{' '.join(proc.args[1:2])} exited with {proc.returncode}")
+
+
+def wait_until_serving(url: str, started: list[subprocess.Popen], timeout: float = 180) -> None:
+    """Wait for the API server to answer: a task started before it listens fails its attempt
+    ("connection refused") and retries minutes later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        stop_if_one_exited(started)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the API server did not answer {url} within {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -204,10 +236,11 @@ def backfill_airflow3(
 ) -> dict[str, list[tuple[str, str]]]:
     # Prepared in this process: each `airflow` command would pay Airflow's start-up again.
     started: list[subprocess.Popen] = []
+    health = None
     if not scheduler_alive():
         log_dir = Path(os.environ["AIRFLOW_HOME"])
-        print(f"starting a scheduler and API server for the backfill (logs: {log_dir}/backfill-*.log)")
-        started = start_airflow(log_dir)  # first, so their start-up overlaps the preparation
+        print(f"starting a scheduler, API server and triggerer for the backfill (logs: {log_dir}/backfill-*.log)")
+        started, health = start_airflow(log_dir)  # first, so their start-up overlaps the preparation
     paused: list[str] = []
     try:
         still_running = retry_locked(lambda: settle_backfills(dag_ids))
@@ -217,6 +250,8 @@ def backfill_airflow3(
                 "(make up) or cancel it on the DAG's page in the UI"
             )
         retry_locked(serialize_dags)
+        if health:
+            wait_until_serving(health, started)
         for dag_id in dag_ids:
             if retry_locked(lambda dag_id=dag_id: set_paused(dag_id, False)):  # a paused DAG's backfill never starts
                 paused.append(dag_id)
@@ -229,9 +264,7 @@ def backfill_airflow3(
                 return runs
             if time.monotonic() > deadline:
                 raise SystemExit(f"backfill not finished after {timeout:.0f} s: {runs}")
-            for proc in started:
-                if proc.poll() is not None:
-                    raise SystemExit(f"{' '.join(proc.args[1:2])} exited with {proc.returncode}")
+            stop_if_one_exited(started)
             time.sleep(2)
     finally:
         for dag_id in paused:

@@ -38,6 +38,24 @@ def _no_internet(self, address):
 
 subprocess.Popen.__init__ = _recording_popen
 socket.socket.connect = _no_internet
+
+
+def _start_trigger(task) -> dict | None:
+    """The trigger a task starts in (no worker), as the triggerer will build it; None if it starts on a worker."""
+    if not getattr(task, "start_from_trigger", False):
+        return None
+    import importlib
+
+    args = task.start_trigger_args
+    module, _, name = args.trigger_cls.rpartition(".")
+    trigger = getattr(importlib.import_module(module), name)(**args.trigger_kwargs)
+    return {
+        "trigger": type(trigger).__name__,
+        "kwargs": trigger.serialize()[1],
+        "resumes_in": args.next_method if callable(getattr(task, args.next_method, None)) else None,
+    }
+
+
 started = time.perf_counter()
 kwargs = {} if airflow.__version__.startswith("3") else {"include_examples": False}
 dagbag = DagBag(dag_folder=sys.argv[1], **kwargs)
@@ -61,6 +79,7 @@ for dag_id, dag in dagbag.dags.items():
             task.task_id: {
                 "operator": type(task).__name__,
                 "deferrable": getattr(task, "deferrable", None),
+                "start_trigger": _start_trigger(task),
                 "upstream": sorted(task.upstream_task_ids),
                 "dbt_upstream": sorted(getattr(task, "dbt_upstream_task_ids", ())),
                 "outlets": [str(getattr(o, "name", None) or getattr(o, "uri", o)) for o in task.outlets],

@@ -129,6 +129,18 @@ def test_transform_builds_once_then_shows_every_model_and_its_tests_at_once(dagb
     assert tasks["dbt.stg_faker__users.run"]["dbt_upstream"] == []
     assert tasks["dbt.dim_customers.run"]["dbt_upstream"] == ["dbt.customers.test"]
     assert "dbt.fct_purchases.test" in tasks["dbt.revenue_per_customer.run"]["dbt_upstream"]
+    # on Airflow 3 they start in the triggerer and end there when their node built; Airflow
+    # 2.11's backfill has no triggerer: there they run on workers
+    for task_id, task in tasks.items():
+        if task_id.endswith((".run", ".test")):
+            if dagbag["airflow"].startswith("3"):
+                assert task["start_trigger"]["trigger"] == "ReportTrigger", task_id
+                assert task["start_trigger"]["resumes_in"] == "report_on_worker", task_id
+                assert task["start_trigger"]["kwargs"]["producer_task_id"] == "dbt.dbt_producer_watcher"
+                assert task["start_trigger"]["kwargs"]["model_unique_id"].startswith("model.sluice.")
+            else:
+                assert task["start_trigger"] is None, task_id
+    assert tasks["wait_for_faker"]["deferrable"] == dagbag["airflow"].startswith("3")
     # a retried build would be skipped by Cosmos: the model tasks retry, each running its model
     assert build["retries"] == 0 and tasks["dbt.dim_customers.run"]["retries"] >= 2
     # the built models' freshness once the build is done, beside the model tasks' reports

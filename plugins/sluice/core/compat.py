@@ -17,6 +17,10 @@ except ImportError:  # plain Python, no Airflow (benchmarks, scripts)
 AIRFLOW_INSTALLED = _airflow_version is not None
 AIRFLOW_V_3_0_PLUS = AIRFLOW_INSTALLED and int(str(_airflow_version).split(".")[0]) >= 3
 AIRFLOW_2 = AIRFLOW_INSTALLED and not AIRFLOW_V_3_0_PLUS
+#: Whether tasks may wait in the triggerer: on 3.x every scheduler that runs Sluice's DAGs
+#: has one beside it (``make up``, ``make backfill``'s own); Airflow 2.11's ``airflow dags
+#: backfill`` runs none, so there tasks wait on workers.
+WAITS_IN_THE_TRIGGERER = AIRFLOW_V_3_0_PLUS
 
 
 def get_connection(conn_id: str) -> Any | None:

@@ -1,5 +1,6 @@
 """The one adapter to Cosmos' watcher internals: its producer's ``dbt build``, run again whenever
-its run is cleared, and its model tasks: reporting all at once after the build, and retried.
+its run is cleared, and its model tasks: reporting all at once after the build, from the
+triggerer where the node built, and retried.
 
 Cosmos offers no public hook for either, so this module (and only this one) reaches into
 ``cosmos.operators._watcher`` and gives the rendered tasks a subclass of their own class;
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from cosmos.operators._watcher.triggerer import WatcherTrigger
 from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+from sluice.core.compat import WAITS_IN_THE_TRIGGERER
 
 
 class DbtBuildOperator(DbtProducerWatcherOperator):
@@ -139,12 +143,76 @@ class ModelReport:
             states[task_id] = fetch() if fetch else None
         return states
 
+    def report_on_worker(self, context: Any, event: Any = None) -> Any:
+        """Where :class:`ReportTrigger` hands over a node that did not plainly build: the
+        sensor's own pokes decide (an upstream's retries, a stale input, a retry)."""
+        return self.execute(context)
+
     def _handle_retry(self, try_number: int, producer_task_state: str | None, context: Any) -> bool | None:
         from cosmos.operators._watcher.state import is_dbt_node_status_success
 
         if is_dbt_node_status_success(self._get_node_status(context["ti"], context)):
             return None  # read as on a first attempt
         return super()._handle_retry(try_number, producer_task_state, context)
+
+
+class ReportTrigger(WatcherTrigger):
+    """Cosmos' watcher trigger, ending a model task in the triggerer when dbt built its node
+    (or skipped it): such a task never takes a worker slot nor starts a task process, which
+    on a small machine costs more than everything the report does. Any other outcome (a
+    failed node, one not run) resumes the task on a worker, in
+    :meth:`ModelReport.report_on_worker`. Its run id is the task instance's."""
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{__name__}.{type(self).__name__}", super().serialize()[1]
+
+    async def _log_startup_events(self) -> None:
+        """Cosmos logs dbt's version here, waiting for the build to start; these triggers
+        start once it is done, and the build's own log has the version."""
+
+    async def run(self) -> Any:
+        from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent
+        from cosmos.listeners.dag_run_listener import EventStatus
+
+        if not self.run_id and self.task_instance is not None:
+            self.run_id = self.task_instance.run_id
+        async for event in super().run():
+            status, reason = event.payload.get("status"), event.payload.get("reason")
+            if status == EventStatus.SUCCESS and reason is None:
+                self.log.info("dbt built %s", self.model_unique_id)
+                yield TaskSuccessEvent()
+            elif status == EventStatus.SKIPPED:
+                self.log.info("dbt skipped %s", self.model_unique_id)
+                yield TaskSkippedEvent()
+            else:
+                yield event
+            return
+
+
+def report_from_the_triggerer(task: Any) -> None:
+    """Start ``task`` (a :class:`ModelReport`) in the triggerer, with :class:`ReportTrigger`.
+
+    Where tasks may wait in the triggerer (:data:`~sluice.core.compat.WAITS_IN_THE_TRIGGERER`);
+    ``dag.test`` (``make run``) ignores it and runs the task in-process.
+    """
+    from airflow.triggers.base import StartTriggerArgs
+
+    task.start_from_trigger = True
+    task.start_trigger_args = StartTriggerArgs(
+        trigger_cls=f"{__name__}.{ReportTrigger.__name__}",
+        trigger_kwargs={
+            "model_unique_id": task.model_unique_id,
+            "producer_task_id": task.producer_task_id,
+            "dag_id": task.dag_id,
+            "run_id": "",
+            "map_index": None,
+            "poke_interval": task.poke_interval,
+            "is_test_sensor": task.is_test_sensor,
+        },
+        next_method=ModelReport.report_on_worker.__name__,
+        next_kwargs=None,
+        timeout=None,
+    )
 
 
 _REPORTING_CLASSES: dict[type, type] = {}
@@ -164,3 +232,5 @@ def report_after_the_build(task: Any, build: Any) -> None:
         task.upstream_task_ids.discard(upstream.task_id)
     task.trigger_rule = "one_done"
     build >> task
+    if WAITS_IN_THE_TRIGGERER:
+        report_from_the_triggerer(task)
