@@ -186,12 +186,11 @@ def ingestion_dag(source_name: str) -> DAG:
 
 def transform_dag() -> DAG:
     """dbt's bronze, silver, gold and mart layers for each batch, after every source landed it."""
-    from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
-
     from sluice.checks.freshness import FRESHNESS_TASK_ID
     from sluice.checks.operators import FreshnessCheckOperator, ModelFreshnessOperator
     from sluice.core.sources import source_names
     from sluice.transform.cosmos import dbt_task_group, the_build
+    from sluice.transform.sensors import SourcePublishedSensor
 
     sources = [load_source(name) for name in source_names()]
     doc_md = (
@@ -213,13 +212,14 @@ def transform_dag() -> DAG:
         description="dbt silver, gold and mart models for each 6-hour batch",
     ) as dag:
         waits = [
-            ExternalTaskSensor(
+            SourcePublishedSensor(
                 task_id=f"wait_for_{source.name}",
                 external_dag_id=ingestion_dag_id(source.name),
                 external_task_id=PUBLISH_TASK_ID,
                 inlets=[source_asset(source)],
                 # in the triggerer, looking every 2 s costs nothing: a backfill runs the
                 # transform right behind the ingestion; on a worker, a look is a task start-up
+                # (dag.test runs the trigger in-process)
                 deferrable=WAITS_IN_THE_TRIGGERER,
                 mode="reschedule",
                 poke_interval=2 if WAITS_IN_THE_TRIGGERER else 10,

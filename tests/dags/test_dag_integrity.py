@@ -141,6 +141,13 @@ def test_transform_builds_once_then_shows_every_model_and_its_tests_at_once(dagb
             else:
                 assert task["start_trigger"] is None, task_id
     assert tasks["wait_for_faker"]["deferrable"] == dagbag["airflow"].startswith("3")
+    if dagbag["airflow"].startswith("3"):
+        wait = tasks["wait_for_faker"]["start_trigger"]
+        assert wait["trigger"] == "PublishedTrigger" and wait["resumes_in"] == "execute_complete"
+        assert wait["kwargs"]["external_dag_id"] == "ingest_faker"
+        assert wait["kwargs"]["external_task_ids"] == ["metrics"]
+    else:
+        assert tasks["wait_for_faker"]["start_trigger"] is None
     # a retried build would be skipped by Cosmos: the model tasks retry, each running its model
     assert build["retries"] == 0 and tasks["dbt.dim_customers.run"]["retries"] >= 2
     # the built models' freshness once the build is done, beside the model tasks' reports

@@ -239,14 +239,15 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
     assert output.count("  success") == 8  # both DAGs, four intervals each
     assert not (tmp_path / "data" / "lake").exists(), "nothing of the lake went to the local folder"
     assert_same(one_by_one["snapshot"], snapshot(tmp_path / "data", lake))
-    # every model task reported from the triggerer: none was ever queued for a worker
+    # the wait for each batch and every model task ran in the triggerer: none was ever
+    # queued for a worker
     reports = metadata(
         tmp_path / "airflow",
         "SELECT run_id, state, queued_dttm FROM task_instance WHERE dag_id = 'transform'"
-        " AND (task_id LIKE 'dbt.%.run' OR task_id LIKE 'dbt.%.test')",
+        " AND (task_id = 'wait_for_faker' OR task_id LIKE 'dbt.%.run' OR task_id LIKE 'dbt.%.test')",
         [],
     )
-    assert len({run_id for run_id, _, _ in reports}) == 4 and len(reports) >= 4 * 10
+    assert len({run_id for run_id, _, _ in reports}) == 4 and len(reports) >= 4 * 21
     assert {(state, queued) for _, state, queued in reports} == {("success", None)}
     # a manual run after the backfill reruns its interval in place: the same run, started again
     before = dag_runs(tmp_path / "airflow", "ingest_faker")
