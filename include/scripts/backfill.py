@@ -15,6 +15,7 @@ exit status is non-zero unless all succeeded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -221,14 +222,18 @@ def wait_until_serving(url: str, started: list[subprocess.Popen], timeout: float
         time.sleep(0.5)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def stop(started: list[subprocess.Popen]) -> None:
+    """Ask every process to stop at once (each takes seconds to shut down), then wait for them."""
+    for proc in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for proc in started:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def backfill_airflow3(
@@ -269,8 +274,7 @@ def backfill_airflow3(
     finally:
         for dag_id in paused:
             retry_locked(lambda dag_id=dag_id: set_paused(dag_id, True))
-        for proc in started:
-            stop(proc)
+        stop(started)
 
 
 def backfill_airflow2(dag_id: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
