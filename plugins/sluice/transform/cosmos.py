@@ -11,7 +11,8 @@ Two ways of running it (``SLUICE_DBT_EXECUTION``):
 
 - ``watcher`` (default): one ``dbt build`` of the whole project (Cosmos' producer task)
   runs first; then every model's task at once reads that model's outcome from the build. The
-  model tasks only report, so they neither hold the warehouse nor start dbt again.
+  model tasks only report, so they neither hold the warehouse nor start dbt again; on
+  Airflow 3 they do it from the triggerer (:class:`~sluice.transform.cosmos_watcher.ReportTrigger`).
   dbt runs as a subprocess: in-process, every outcome Cosmos records (an XCom write
   through the Execution API) stopped dbt until it was written.
 - ``local``: each model's task runs ``dbt build`` on its model (one dbt invocation per
