@@ -171,11 +171,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_airflow(log_dir: Path) -> tuple[list[subprocess.Popen], str]:
-    """A scheduler that only runs backfills, the API server its tasks report to, and the
-    triggerer the transform's model tasks report from."""
+def stack_environment() -> tuple[dict[str, str], int]:
+    """The environment of a scheduler that only runs backfills, the API server its tasks
+    report to, and the triggerer the transform's waits and model tasks run in; the port."""
     port = free_port()
-    env = {
+    return {
         **os.environ,
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__API__PORT": str(port),
@@ -184,18 +184,17 @@ def start_airflow(log_dir: Path) -> tuple[list[subprocess.Popen], str]:
         # take longer than the 5 s a task waits by default: the task then fails, and retries
         # a minute later
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
-    }
-    started = [
-        subprocess.Popen(
-            [AIRFLOW, *command],
-            stdout=(log_dir / f"backfill-{command[0]}.log").open("w"),
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        for command in (["api-server", "--port", str(port)], ["scheduler"], ["triggerer"])
-    ]
-    return started, f"http://localhost:{port}/execution/health"
+    }, port
+
+
+def start_airflow(command: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [AIRFLOW, *command],
+        stdout=(log_dir / f"backfill-{command[0]}.log").open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def stop_if_one_exited(started: list[subprocess.Popen]) -> None:
@@ -241,11 +240,16 @@ def backfill_airflow3(
 ) -> dict[str, list[tuple[str, str]]]:
     # Prepared in this process: each `airflow` command would pay Airflow's start-up again.
     started: list[subprocess.Popen] = []
-    health = None
+    stack = None
+    log_dir = Path(os.environ["AIRFLOW_HOME"])
     if not scheduler_alive():
-        log_dir = Path(os.environ["AIRFLOW_HOME"])
         print(f"starting a scheduler, API server and triggerer for the backfill (logs: {log_dir}/backfill-*.log)")
-        started, health = start_airflow(log_dir)  # first, so their start-up overlaps the preparation
+        stack = env, port = stack_environment()
+        # first, so that their start-up overlaps the preparation
+        started = [
+            start_airflow(["api-server", "--port", str(port)], env, log_dir),
+            start_airflow(["triggerer"], env, log_dir),
+        ]
     paused: list[str] = []
     try:
         still_running = retry_locked(lambda: settle_backfills(dag_ids))
@@ -255,12 +259,17 @@ def backfill_airflow3(
                 "(make up) or cancel it on the DAG's page in the UI"
             )
         retry_locked(serialize_dags)
-        if health:
-            wait_until_serving(health, started)
         for dag_id in dag_ids:
             if retry_locked(lambda dag_id=dag_id: set_paused(dag_id, False)):  # a paused DAG's backfill never starts
                 paused.append(dag_id)
             retry_locked(lambda dag_id=dag_id: create_backfill(dag_id, start, end))
+        if stack:
+            # the scheduler last, once the backfills exist: it is SQLite's busiest writer (an
+            # attempt to create a backfill that its lock stopped leaves the backfill open),
+            # and a task it starts before the API server answers fails its attempt
+            env, port = stack
+            wait_until_serving(f"http://localhost:{port}/execution/health", started)
+            started.append(start_airflow(["scheduler"], env, log_dir))
         deadline = time.monotonic() + timeout
         while True:
             runs = {dag_id: backfill_runs(dag_id, start, end) for dag_id in dag_ids}
