@@ -18,7 +18,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from sluice.alerting.callbacks import on_batch_late, on_dag_success, on_sla_miss, on_task_failure, on_task_success
 from sluice.alerting.settings import deadlines_watched, late_after
 from sluice.core import config
-from sluice.core.compat import AIRFLOW_2, WAITS_IN_THE_TRIGGERER
+from sluice.core.compat import AIRFLOW_2
 from sluice.core.dag_ids import ERASURE_DAG_ID, TRANSFORM_DAG_ID, ingestion_dag_id
 from sluice.core.sources import SourceConfig, load_source
 
@@ -217,12 +217,6 @@ def transform_dag() -> DAG:
                 external_dag_id=ingestion_dag_id(source.name),
                 external_task_id=PUBLISH_TASK_ID,
                 inlets=[source_asset(source)],
-                # in the triggerer, looking every 2 s costs nothing: a backfill runs the
-                # transform right behind the ingestion; on a worker, a look is a task start-up
-                # (dag.test runs the trigger in-process)
-                deferrable=WAITS_IN_THE_TRIGGERER,
-                mode="reschedule",
-                poke_interval=2 if WAITS_IN_THE_TRIGGERER else 10,
                 timeout=6 * 3600,
             )
             for source in sources

@@ -47,6 +47,12 @@ class SourcePublishedSensor(ExternalTaskSensor):
     """Wait for ``external_task_id`` of a source's ingestion at this run's logical date."""
 
     def __init__(self, **kwargs: Any) -> None:
+        # in the triggerer, looking every 2 s costs nothing (a backfill runs the transform
+        # right behind the ingestion; dag.test runs the trigger in-process); on a worker,
+        # each look is a task start-up
+        kwargs.setdefault("deferrable", WAITS_IN_THE_TRIGGERER)
+        kwargs.setdefault("mode", "reschedule")
+        kwargs.setdefault("poke_interval", 2 if WAITS_IN_THE_TRIGGERER else 10)
         super().__init__(**kwargs)
         if not WAITS_IN_THE_TRIGGERER:
             return
