@@ -18,7 +18,9 @@ CHILD = Path(__file__).with_name("files_child.py")
 LABEL = {"jsonl": "json", "csv": "csv", "xml": "xml"}
 
 
-def run_child(mode: str, fmt: str, data: Path, work: Path, tag: str) -> dict[str, Any]:
+def run_child(
+    mode: str, fmt: str, data: Path, work: Path, tag: str, extra_env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One landing in a fresh interpreter, into a fresh lake whose inbox holds ``data`` (hard-linked)."""
     run = work / f"{mode}-{fmt}-{tag}"
     lake = run / "lake"
@@ -30,6 +32,7 @@ def run_child(mode: str, fmt: str, data: Path, work: Path, tag: str) -> dict[str
         "SLUICE_INCLUDE_DIR": str(work / "include"),
         "SLUICE_DATA_DIR": str(run / "data"),
         "SLUICE_LAKE_ROOT": str(lake),
+        **(extra_env or {}),
     }
     output = run / "result.json"
     checked_run([VENV_PYTHON, CHILD, mode, fmt, lake, data, output], env, run / "log", timeout=3600)

@@ -1,8 +1,9 @@
-"""One landing of one file in a fresh interpreter, for the ``files`` benchmark: the files
-driver's batch or the bare tool's read + Parquet write of the same file. Prints nothing;
-writes its wall seconds, rows and peak RSS as JSON.
+"""One landing of one file in a fresh interpreter, for the ``files`` and ``files_compare``
+benchmarks: the files driver's batch, the bare tool's read + Parquet write of the same
+file, or the ``local`` driver's batch of Airbyte's source-s3 reading it from a bucket.
+Prints nothing; writes its wall seconds, rows and peak RSS as JSON.
 
-Usage: files_child.py driver|bare jsonl|csv|xml <lake root> <file> <output.json>
+Usage: files_child.py driver|bare|airbyte jsonl|csv|xml <lake root> <file> <output.json>
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from files_data import RECORD_TAG, SOURCE
+from files_data import AIRBYTE_SOURCE, RECORD_TAG, SOURCE
 
 BATCH = "20261120T000000Z"
 
@@ -27,6 +28,33 @@ def land_driver(lake_root: Path, fmt: str) -> int:
     from sluice.lake.storage import open_lake
 
     source = load_source(SOURCE)
+    manifests = driver_for(source).land(source, BATCH, open_lake(str(lake_root)))
+    return manifests[fmt]["landed"]
+
+
+def _airbyte_source(fmt: str):
+    from sluice.core.sources import load_source
+
+    return load_source(AIRBYTE_SOURCE[fmt])
+
+
+def discover_airbyte(lake_root: Path, fmt: str) -> None:
+    """The connector's catalog, stored in the lake before the clock starts, as every batch
+    after a source's first finds it."""
+    from sluice.ingest.local.protocol import connector_executable
+    from sluice.ingest.local.sync import stored_catalog
+    from sluice.lake.storage import open_lake
+
+    source = _airbyte_source(fmt)
+    stored_catalog(source, connector_executable(source.connector), source.connector_config, open_lake(str(lake_root)))
+
+
+def land_airbyte(lake_root: Path, fmt: str) -> int:
+    """The local driver's batch of source-s3 reading the file from the bucket."""
+    from sluice.ingest.drivers import driver_for
+    from sluice.lake.storage import open_lake
+
+    source = _airbyte_source(fmt)
     manifests = driver_for(source).land(source, BATCH, open_lake(str(lake_root)))
     return manifests[fmt]["landed"]
 
@@ -92,6 +120,7 @@ BARE = {"jsonl": bare_jsonl, "csv": bare_csv, "xml": bare_xml}
 #: imports the bare side's modules too, its readers use them
 PRELOAD = {
     "driver": ("sluice.ingest.drivers", "sluice.ingest.files.batch", "sluice.lake.storage"),
+    "airbyte": ("sluice.ingest.drivers", "sluice.ingest.local.sync", "sluice.lake.storage"),
     "bare": ("lxml.etree", "pyarrow.csv", "pyarrow.json", "pyarrow.parquet"),
 }
 
@@ -107,9 +136,14 @@ def main() -> None:
     mode, fmt, lake_root, path, output = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5]
     for module in PRELOAD[mode] + PRELOAD["bare"]:
         importlib.import_module(module)
+    if mode == "airbyte":
+        discover_airbyte(lake_root, fmt)
     baseline = _rss_mb()
     start = time.perf_counter()
-    rows = land_driver(lake_root, fmt) if mode == "driver" else BARE[fmt](path, lake_root / f"bare-{fmt}.parquet")
+    if mode == "bare":
+        rows = BARE[fmt](path, lake_root / f"bare-{fmt}.parquet")
+    else:
+        rows = (land_driver if mode == "driver" else land_airbyte)(lake_root, fmt)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(output).write_text(

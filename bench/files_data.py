@@ -1,5 +1,6 @@
 """The ``files`` benchmark's input: one deterministic file per format, of a given size,
-and the source that declares them."""
+and the source that declares them (for ``files_compare``, also the source-s3 sources that
+read them from a bucket)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,35 @@ STREAMS = {
 }
 
 
+#: ``files_compare``: per format, a source of the local driver running Airbyte's source-s3
+AIRBYTE_SOURCE = {"jsonl": "airbyte_jsonl", "csv": "airbyte_csv"}
+
+
 def declare(include: Path) -> None:
     folder = include / "sources"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{SOURCE}.yml").write_text(json.dumps({"driver": "files", "streams": STREAMS}))
+
+
+def declare_airbyte(include: Path, bucket: str, s3_env: dict[str, str]) -> None:
+    """Per format, a source-s3 source reading ``<fmt>/*`` from ``bucket`` on the S3 server
+    of ``s3_env`` (its throwaway keys go in the config: the declaration lives in a
+    temporary folder)."""
+    credentials = {
+        "auth_type": "iam_user",
+        "aws_access_key_id": s3_env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": s3_env["AWS_SECRET_ACCESS_KEY"],
+    }
+    for fmt, name in AIRBYTE_SOURCE.items():
+        config = {
+            "bucket": bucket,
+            "endpoint": s3_env["AWS_ENDPOINT_URL"],
+            "region_name": s3_env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "credentials": credentials,
+            "streams": [{"name": fmt, "globs": [f"{fmt}/*.{SUFFIX[fmt]}"], "format": {"filetype": fmt}}],
+        }
+        declaration = {"connector": "source-s3", "config": config, "streams": {fmt: {"record_key": "id"}}}
+        (include / "sources" / f"{name}.yml").write_text(json.dumps(declaration))
 
 
 def _record(i: int) -> dict:
