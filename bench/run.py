@@ -32,6 +32,7 @@ BENCHMARKS = (
     "transform_parse",
     "landing",
     "files",
+    "files_compare",
     "lake",
     "s3",
     "snowflake",
@@ -47,8 +48,8 @@ BENCHMARKS = (
 )
 #: left out of a --quick run unless named with --only
 SLOW_BENCHMARKS = ("backfill_30d",)
-#: headline figure -> (unit, target, what it is)
-TARGETS: dict[str, tuple[str, float, str]] = {
+#: headline figure -> (unit, target or None for a figure reported without one, what it is)
+TARGETS: dict[str, tuple[str, float | None, str]] = {
     "dag_parse_seconds": ("s", 0.5, "DagBag fill of dags/, cold"),
     "transform_parse_ms_per_node": ("ms", 5, "transform.py cold fill / dbt nodes, real project"),
     "transform_parse_synthetic_ms_per_node": ("ms", 5, "the same, synthetic ~250-model project"),
@@ -56,6 +57,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "json_landing_ratio": ("x", 1.3, "files driver batch of a JSON Lines file / pyarrow read_json + Parquet write"),
     "xml_landing_ratio": ("x", 1.5, "files driver batch of an XML file / bare lxml iterparse + Parquet write"),
     "csv_landing_ratio": ("x", 1.3, "files driver batch of a CSV file / pyarrow read_csv (text) + Parquet write"),
+    "json_vs_dlt_ratio": ("x", 1.0, "files driver batch of a JSON Lines file / dlt filesystem source to Parquet"),
+    "file_driver_vs_airbyte_file_ratio": (
+        "x",
+        None,
+        "files driver batches of a JSON Lines and a CSV file / airbyte-source-s3 through the local driver",
+    ),
     "lake_bytes_written_per_landed_byte": ("x", 1.1, "lake bytes new or changed / landed Parquet bytes"),
     "s3_landing_ratio": ("x", 1.3, "landing with the lake on S3 (radosgw) / in a folder"),
     "erasure_10_ratio": ("x", 0.2, "erasing 10 people through the index / a full rewrite of the table"),
@@ -94,6 +101,12 @@ def run_files(args: argparse.Namespace) -> dict[str, Any]:
     from files_bench import bench_files
 
     return bench_files(size_mb=args.files_mb, repeats=args.repeats)
+
+
+def run_files_compare(args: argparse.Namespace) -> dict[str, Any]:
+    from files_compare_bench import bench_files_compare
+
+    return bench_files_compare(size_mb=args.files_mb, repeats=args.repeats)
 
 
 def run_lake(args: argparse.Namespace) -> dict[str, Any]:
@@ -173,6 +186,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "transform_parse": run_transform_parse,
     "landing": run_landing,
     "files": run_files,
+    "files_compare": run_files_compare,
     "lake": run_lake,
     "s3": run_s3,
     "snowflake": run_snowflake,
@@ -224,7 +238,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--files-mb",
         type=float,
-        help="MB of each file of the files benchmark, 4x for its memory figures "
+        help="MB of each file of the files and files_compare benchmarks, 4x for the files memory figures "
         "(default 100 or SLUICE_BENCH_FILES_MB, quick 20)",
     )
     parser.add_argument(
@@ -291,6 +305,9 @@ def table(results: dict[str, Any]) -> str:
         if key not in results:
             continue
         value = results[key]
+        if target is None:
+            lines.append(f"{key:<40} {_fmt(value):>12}  {'—':>8}  {'':<5} {unit}: {what}")
+            continue
         status = "n/a" if value is None else "ok" if value <= target else "OVER"
         lines.append(f"{key:<40} {_fmt(value):>12}  <= {_fmt(target):<5} {status:<5} {unit}: {what}")
     lines.append("")
