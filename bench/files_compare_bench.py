@@ -58,6 +58,14 @@ def ensure_venv(folder: Path, lock: Path) -> float:
     return time.perf_counter() - start
 
 
+def connector_start_seconds() -> float:
+    """Wall seconds of ``source-s3 spec``: the connector's start-up, which every batch pays once."""
+    start = time.perf_counter()
+    executable = VENVS / "connectors" / "source-s3" / "bin" / "source-s3"
+    subprocess.run([str(executable), "spec"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
 def run_dlt(mode: str, data: Path, work: Path, tag: str) -> dict[str, Any]:
     """One dlt load in a fresh interpreter of the dlt venv, into a fresh folder."""
     run = work / f"dlt-{mode}-{tag}"
@@ -84,6 +92,7 @@ def bench_files_compare(size_mb: float = 100, repeats: int = 3) -> dict[str, Any
     setup["source-s3"] = ensure_venv(VENVS / "connectors" / "source-s3", CONNECTOR_LOCK)
     result: dict[str, Any] = {"files_compare_size_mb": size_mb, "files_compare_repeats": repeats}
     result["files_compare_venv_setup_seconds"] = setup
+    result["files_compare_connector_start_seconds"] = connector_start_seconds()
     connectors = {"SLUICE_CONNECTORS_DIR": str(VENVS / "connectors")}
     medians: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="sluice-bench-files-compare-") as tmp:
