@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import exports, spoil, world
+
+#: writes ``data`` at a path relative to the lake root (``inbox/company/...``)
+Writer = Callable[[str, bytes], None]
 
 STREAMS = ("customers", "projects", "invoices", "time_entries", "ad_spend")
 SOURCE = "company"
 
 
-def write_batch(root: Path, start: dt.datetime, seed: int = 42, scale: float = 1.0) -> dict:
-    """Write batch ``start``'s exports and truth under ``root``; return the batch's truth."""
+def write_batch(root: Path | Writer, start: dt.datetime, seed: int = 42, scale: float = 1.0) -> dict:
+    """Write batch ``start``'s exports and truth under ``root`` (a lake folder, or a writer
+    of lake paths such as an S3 lake's); return the batch's truth."""
+    write = root if callable(root) else _folder_writer(root)
     index = world.batch_index(start)
     stamp = f"{start:%Y%m%dT%H%M}"
     batch = {
@@ -46,10 +53,10 @@ def write_batch(root: Path, start: dt.datetime, seed: int = 42, scale: float = 1
                     entry["column"] = exports.AD_SPEND_PATHS.get(entry["column"], entry["column"])
         data, file_dirt = exports.render(stream, [row.raw for row in rows])
         name = exports.file_name(stream, stamp)
-        _write(root / "inbox" / SOURCE / stream / name, data)
+        write(f"inbox/{SOURCE}/{stream}/{name}", data)
         truth = [{"row": n, "key": row.key, "clean": row.clean, "dirt": row.dirt} for n, row in enumerate(rows)]
         lines = "".join(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n" for line in truth)
-        _write(root / "truth" / SOURCE / stream / f"{stamp}.jsonl", lines.encode("utf-8"))
+        write(f"truth/{SOURCE}/{stream}/{stamp}.jsonl", lines.encode("utf-8"))
         batch["files"][stream] = {
             "path": f"inbox/{SOURCE}/{stream}/{name}",
             "rows": len(rows),
@@ -59,7 +66,7 @@ def write_batch(root: Path, start: dt.datetime, seed: int = 42, scale: float = 1
         clean_rows[stream] = truth
     batch["totals"] = totals(clean_rows)
     text = json.dumps(batch, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    _write(root / "truth" / SOURCE / "batches" / f"{stamp}.json", text.encode("utf-8"))
+    write(f"truth/{SOURCE}/batches/{stamp}.json", text.encode("utf-8"))
     return batch
 
 
@@ -89,6 +96,21 @@ def totals(truth: dict[str, list[dict]]) -> dict:
     }
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+def drop_batch(lake: Any, start: dt.datetime) -> dict | None:
+    """Batch ``start``'s exports and truth, written into a Sluice lake (local or S3: its
+    ``path``, ``exists`` and ``write_bytes``) unless its exports are there already: the
+    batch's truth, or None when they were there."""
+    stamp = f"{start:%Y%m%dT%H%M}"
+    exported = [f"inbox/{SOURCE}/{stream}/{exports.file_name(stream, stamp)}" for stream in STREAMS]
+    if all(lake.exists(lake.path(path)) for path in exported):
+        return None
+    return write_batch(lambda path, data: lake.write_bytes(lake.path(path), data), start)
+
+
+def _folder_writer(root: Path) -> Writer:
+    def write(relative: str, data: bytes) -> None:
+        path = Path(root) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    return write

@@ -8,6 +8,10 @@ interval as its data interval, started now. A DAG that already has a run for the
 interval (scheduled, backfilled or an earlier ``make run``) has that run cleared and run
 again, so the UI keeps one history per interval. Exits non-zero if any run failed.
 Rerunning a batch replaces it: running this twice gives the same tables.
+
+When the sample company (``include/sources/company.yml``) is declared, its exports for the
+batch are dropped into the lake's inbox first, as its teams would drop them, unless they
+are there already (``include/sample_company``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from sluice.core.batch import batch_id, parse_utc
 from sluice.dag_builder import platform_dag_ids, run_in_process
 
 INTERVAL = timedelta(hours=6)
+INCLUDE = Path(__file__).resolve().parents[1]
+#: the source whose inbox the sample company's generator fills
+SAMPLE_SOURCE = "company"
 
 
 def latest_complete_interval(now: datetime) -> datetime:
@@ -116,6 +123,23 @@ def output_to(log_path: Path) -> Iterator[object]:
             console.close()
 
 
+def drop_sample_exports(start: datetime) -> str | None:
+    """The sample company's exports of the batch, written into the lake's inbox (and their
+    truth beside it) unless they are there; what was done, or None without the source."""
+    from sluice.core.sources import source_names
+    from sluice.lake.storage import open_lake
+
+    if SAMPLE_SOURCE not in source_names():
+        return None
+    sys.path.append(str(INCLUDE))
+    from sample_company import generate
+
+    batch = generate.drop_batch(open_lake(config.lake_root()), start.replace(tzinfo=None))
+    if batch is None:
+        return "already in the inbox"
+    return f"{sum(f['rows'] for f in batch['files'].values())} rows in {len(batch['files'])} files"
+
+
 def run_dags(dag_ids: list[str], start: datetime, log_path: Path) -> bool:
     """Run each DAG for the interval starting at ``start``, stopping at the first failure."""
     end = start + INTERVAL
@@ -159,6 +183,8 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
 
     print(f"Sluice batch {batch}: [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC")
+    if dropped := drop_sample_exports(start):
+        print(f"  {'sample exports':<24}{dropped}  (lake inbox/{SAMPLE_SOURCE}/)")
     if not run_dags(dag_ids, start, log_dir / "run.log"):
         print(f"\nBatch {batch} FAILED.")
         return 1

@@ -11,7 +11,7 @@ import pytest
 from environment import ROOT, VENV2_BIN, VENV_BIN, isolated_environment
 
 DAG_FOLDER = ROOT / "dags"
-EXPECTED_DAGS = {"ingest_faker", "transform", "gdpr_erasure"}
+EXPECTED_DAGS = {"ingest_company", "ingest_faker", "transform", "gdpr_erasure"}
 
 
 def fill_dagbag(python: Path, tmp_path: Path, dag_folder: Path = DAG_FOLDER, **env_vars: str) -> dict:
@@ -70,6 +70,10 @@ def test_ingestion_lands_then_commits_and_loads_each_stream_then_measures_and_pu
     assert (tasks["metrics"]["operator"], tasks["metrics"]["pool"]) == ("BatchMetricsOperator", "sluice_warehouse")
     assert "publish" not in tasks  # no task of its own: a scheduler hop that did nothing
     assert tasks["land"]["operator"] == "LandOperator"
+    company = dagbag["dags"]["ingest_company"]["tasks"]  # a files source: the same shape
+    streams = ("ad_spend", "customers", "invoices", "projects", "time_entries")
+    assert company["metrics"]["upstream"] == [f"{stream}.load" for stream in streams]
+    assert all(company[f"{stream}.commit"]["upstream"] == ["land"] for stream in streams)
 
 
 @pytest.mark.parametrize("python", [VENV_BIN / "python", VENV2_BIN / "python"], ids=["airflow3", "airflow2"])
@@ -111,8 +115,9 @@ def test_erasure_is_one_task_in_the_warehouse_writers_pool(dagbag):
 def test_transform_builds_once_then_shows_every_model_and_its_tests_at_once(dagbag):
     tasks = dagbag["dags"]["transform"]["tasks"]
     assert tasks["wait_for_faker"]["inlets"] == ["sluice.bronze.faker"]
+    assert tasks["wait_for_company"]["inlets"] == ["sluice.bronze.company"]
     # freshness of the bronze tables first: the build leaves out what is built from stale ones
-    assert tasks["freshness"]["upstream"] == ["wait_for_faker"]
+    assert sorted(tasks["freshness"]["upstream"]) == ["wait_for_company", "wait_for_faker"]
     assert tasks["freshness"]["operator"] == "FreshnessCheckOperator"
     build = tasks["dbt.dbt_producer_watcher"]
     assert build["upstream"] == ["freshness"] and build["pool"] == "sluice_warehouse"

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from files_inbox import BATCH, LATER, Inbox
 
+from files_inbox import BATCH, LATER, Inbox
 from sluice.ingest.commit import commit_batch
 from sluice.lake.files import BATCH_COLUMN, bronze_table
 
@@ -180,7 +180,7 @@ def test_the_sample_company_declaration_lands_through_the_s3_lake(tmp_path, monk
 
     lake = open_lake(use_bucket(moto_s3, monkeypatch))
     inbox = Inbox(tmp_path, monkeypatch, {}, lake=lake)
-    # the shape of include/sample_company/company.yml (the interface both sides follow)
+    # the shape of include/sources/company.yml (the interface both sides follow)
     inbox.declare(
         {
             "customers": {"format": "csv", "pattern": "*.csv", "record_key": "customer_id", "encoding": "utf-8"},

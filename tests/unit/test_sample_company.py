@@ -24,6 +24,9 @@ from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "include" / "sample_company"
+SOURCES = ROOT / "include" / "sources"
+DECLARATION = SOURCES / "company.yml"
+XSD = SOURCES / "company" / "invoices.xsd"
 NAMESPACE = "urn:sluice:company:invoices"
 STREAMS = ("customers", "projects", "invoices", "time_entries", "ad_spend")
 STAMP = "20261120T0000"
@@ -303,7 +306,7 @@ def test_truth_totals_equal_the_totals_of_the_clean_rows(lake: Path) -> None:
 
 
 def test_invoices_validate_against_the_xsd(lake: Path) -> None:
-    schema = etree.XMLSchema(etree.parse(str(PACKAGE / "invoices.xsd")))
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
     document = etree.parse(str(export(lake, "invoices")))
     assert schema.validate(document), schema.error_log
     assert etree.QName(document.getroot()).namespace == NAMESPACE
@@ -324,7 +327,7 @@ def test_time_entries_are_cp1252_not_utf8(lake: Path) -> None:
 
 
 def test_the_declaration_names_every_stream_as_the_files_driver_reads_it() -> None:
-    declared = yaml.safe_load((PACKAGE / "company.yml").read_text())
+    declared = yaml.safe_load(DECLARATION.read_text())
     assert declared["name"] == "company" and declared["driver"] == "files" and declared["owner"]
     streams = declared["streams"]
     assert list(streams) == list(STREAMS)
@@ -339,14 +342,14 @@ def test_the_declaration_names_every_stream_as_the_files_driver_reads_it() -> No
     assert streams["time_entries"]["delimiter"] == ";" and streams["time_entries"]["encoding"] == "cp1252"
     assert streams["invoices"]["namespaces"] == {"inv": NAMESPACE}
     assert streams["invoices"]["record_path"] == "inv:invoice"
-    assert (PACKAGE / streams["invoices"]["xsd"]).is_file()
+    assert (SOURCES / streams["invoices"]["xsd"]).is_file()
     customers = streams["customers"]
     assert customers["subject_key"] == "contact_email"
     assert {"contact_name", "contact_email", "phone"} <= set(customers["pii"])
 
 
 def test_the_declarations_patterns_match_the_exports(lake: Path) -> None:
-    streams = yaml.safe_load((PACKAGE / "company.yml").read_text())["streams"]
+    streams = yaml.safe_load(DECLARATION.read_text())["streams"]
     for stream, spec in streams.items():
         folder = lake / "inbox/company" / stream
         assert sorted(folder.glob(spec["pattern"])) == sorted(folder.iterdir()), stream
@@ -358,12 +361,10 @@ def test_the_declarations_patterns_match_the_exports(lake: Path) -> None:
 def test_the_sources_loader_reads_the_declaration() -> None:
     from sluice.core import sources
 
-    if "files" not in sources.DRIVERS:
-        pytest.skip("the files driver's declaration fields are not in this tree yet")
-    source = sources.load_source("company", PACKAGE)
+    source = sources.load_source("company", SOURCES)
     assert [s.name for s in source.streams] == list(STREAMS)
     invoices = source.stream("invoices")
-    assert invoices.files.format == "xml" and invoices.files.xsd == PACKAGE / "invoices.xsd"
+    assert invoices.files.format == "xml" and invoices.files.xsd == XSD
     assert dict(invoices.files.namespaces) == {"inv": NAMESPACE}
     assert source.stream("time_entries").files.encoding == "cp1252"
     assert source.stream("customers").subject_key == "contact_email"
@@ -387,7 +388,7 @@ def test_the_files_driver_lands_the_batch_keeping_its_dirt_raw(lake: Path) -> No
     from sluice.ingest.drivers import driver_for
     from sluice.lake.storage import open_lake
 
-    source, store = load_source("company", PACKAGE), open_lake(str(lake))
+    source, store = load_source("company", SOURCES), open_lake(str(lake))
     manifests = driver_for(source).land(source, "20261120T000000Z", store)
     for stream in STREAMS:
         files = sorted((lake / "truth/company" / stream).glob("*.jsonl"))  # both batches are in the inbox
