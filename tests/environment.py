@@ -37,3 +37,26 @@ def isolated_environment(airflow_home: Path, data_dir: Path) -> dict[str, str]:
     )
     env.pop("SLUICE_LAKE_ROOT", None)
     return env
+
+
+def declared_sources(folder: Path, names: list[str], include: Path | None = None) -> dict[str, str]:
+    """Variables for a platform of only the sources ``names``: a DAG folder of their
+    ingestion DAGs beside the transform and erasure DAGs (links to the project's files),
+    and an include folder declaring them (``include``, else the project's declarations).
+
+    A DAG file of a source that is not declared is an import error, so a test that
+    declares its own sources takes the DAG folder with them.
+    """
+    dags = folder / "dags"
+    (dags / "ingest").mkdir(parents=True, exist_ok=True)
+    for path in (ROOT / "dags").glob("*.py"):
+        (dags / path.name).symlink_to(path)
+    for name in names:
+        (dags / "ingest" / f"{name}.py").symlink_to(ROOT / "dags" / "ingest" / f"{name}.py")
+    if include is None:
+        include = folder / "include"
+        (include / "sources").mkdir(parents=True, exist_ok=True)
+        for name in names:
+            for path in (ROOT / "include" / "sources").glob(f"{name}*"):
+                (include / "sources" / path.name).symlink_to(path)
+    return {"AIRFLOW__CORE__DAGS_FOLDER": str(dags), "SLUICE_INCLUDE_DIR": str(include)}

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from company_exports import drop_exports
 from e2e.snapshot import pinned_environment
 from environment import ROOT, VENV2_BIN, isolated_environment
 
@@ -129,6 +130,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$url
 mkdir -p {root / "airflow"}
 {airflow} db migrate > /dev/null
 {airflow} pools import {ROOT / "include" / "airflow" / "pools.json"} > /dev/null
+{backfill} --dag ingest_company --start {DAY_START} --end {DAY_END}
 {backfill} --dag ingest_faker --start {DAY_START} --end {DAY_END}
 {backfill} --dag transform --start {DAY_START} --end {DAY_END}
 overlaps=$(psql -h {postgres_dir} -U airflow -d airflow -X -q -t -A -v ON_ERROR_STOP=1 < {root / "overlaps.sql"})
@@ -140,6 +142,9 @@ fi
 echo "the pool {WAREHOUSE_POOL} held: its tasks ran one at a time"
 """
     (root / "overlaps.sql").write_text(OVERLAPS)
+    from sluice.lake.storage import open_lake
+
+    drop_exports(open_lake(str(root / "data" / "lake")), [f"{DAY_START}T{hour:02}:00" for hour in (0, 6, 12, 18)])
     log_path = root / "backfill.log"
     process = subprocess.Popen(
         ["bash", "-c", script],

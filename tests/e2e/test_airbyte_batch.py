@@ -16,9 +16,9 @@ import pytest
 from airbyte_faker import airbyte_include, faker_streams, s3_connection, snowflake_connection
 from airbyte_standin import AirbyteStandin
 
-from e2e.test_slice import run_batch
+from e2e.one_day import run_batch
 from e2e.test_snowflake_batch import count
-from environment import VENV_BIN, isolated_environment
+from environment import VENV_BIN, declared_sources, isolated_environment
 from fakesnow_db import airflow_connection, new_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.s3]
@@ -45,7 +45,7 @@ def production_batch(tmp_path_factory, radosgw, fakesnow_server):
         **radosgw.env,
         "SLUICE_LAKE_ROOT": root,
         "SLUICE_AWS_CONN_ID": "sluice_tests_no_such_connection",  # the environment's keys
-        "SLUICE_INCLUDE_DIR": str(airbyte_include(tmp_path / "include", CONNECTION_ID)),
+        **declared_sources(tmp_path, ["faker"], airbyte_include(tmp_path / "include", CONNECTION_ID)),
         "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
             {"conn_type": "airbyte", "host": standin.url, "login": "sluice", "password": "secret"}
         ),
@@ -137,7 +137,9 @@ def warehouse_batch(tmp_path_factory, fakesnow_server):
     standin.setup(connections={CONNECTION_ID: snowflake_connection(fakesnow_server, database, streams)})
     env = {
         **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
-        "SLUICE_INCLUDE_DIR": str(airbyte_include(tmp_path / "include", CONNECTION_ID, destination="warehouse")),
+        **declared_sources(
+            tmp_path, ["faker"], airbyte_include(tmp_path / "include", CONNECTION_ID, destination="warehouse")
+        ),
         "AIRFLOW_CONN_AIRBYTE_DEFAULT": json.dumps(
             {"conn_type": "airbyte", "host": standin.url, "login": "sluice", "password": "secret"}
         ),

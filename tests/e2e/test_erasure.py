@@ -10,9 +10,9 @@ from collections import Counter
 import duckdb
 import pytest
 
+from e2e.one_day import run_batch, run_ok
 from e2e.snapshot import warehouse_snapshot
-from e2e.test_slice import run_batch, run_ok
-from environment import VENV_BIN, isolated_environment
+from environment import VENV_BIN, declared_sources, isolated_environment
 from residue import bytes_holding, delta_stats_holding, files_holding, metadata_holding
 
 pytestmark = pytest.mark.e2e
@@ -108,6 +108,7 @@ def erased(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("erasure")
     env = {
         **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
+        **declared_sources(tmp_path / "platform", ["faker"]),  # the people erased are faker's users
         "SLUICE_ERASURE_RETENTION_HOURS": "0",
         "SLUICE_RETRY_DELAY_SECONDS": "1",
     }

@@ -30,8 +30,8 @@ import pytest
 from deltalake import DeltaTable
 
 from browser import Chromium, chromium_path
-from e2e.test_slice import run_batch
-from environment import ROOT, VENV_BIN, isolated_environment
+from e2e.one_day import run_batch
+from environment import ROOT, VENV_BIN, declared_sources, isolated_environment
 from health_platform import B2, B3, EMAIL, build_platform
 from sluice.ingest.landing import read_manifest
 from sluice.lake.storage import open_lake
@@ -76,6 +76,7 @@ def server(tmp_path_factory):
     passwords = root / "passwords.json"
     passwords.write_text(json.dumps({"admin": PASSWORD}))
     env = isolated_environment(root / "airflow", root / "data")
+    env.update(declared_sources(root / "platform", ["faker"]))  # the page's lists name faker's DAG and streams
     env.update(
         AIRFLOW__API__PORT=str(port),
         AIRFLOW__API__BASE_URL=f"http://localhost:{port}",
@@ -85,7 +86,7 @@ def server(tmp_path_factory):
     env["SLUICE_LAKE_ROOT"] = str(root / "data" / "lake")
     subprocess.run([VENV_BIN / "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     run_batch(env, REAL_START)
-    declared = (ROOT / "include" / "sources").glob("*.yml")
+    declared = [ROOT / "include" / "sources" / "faker.yml"]
     platform = build_platform(VENV_BIN / "python", env, root, lake_root=env["SLUICE_LAKE_ROOT"], declared=declared)
     env = platform["env"]
     docs = subprocess.run(

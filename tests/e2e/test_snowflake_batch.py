@@ -13,8 +13,8 @@ import subprocess
 import pyarrow as pa
 import pytest
 
+from e2e.one_day import run_batch
 from e2e.snapshot import LAYERS, comparable_rows, pinned_environment
-from e2e.test_slice import run_batch
 from environment import VENV_BIN, isolated_environment
 from fakesnow_db import airflow_connection, new_database
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from files_inbox import BATCH, LATER, Inbox
 
+from files_inbox import BATCH, LATER, Inbox
 from sluice.ingest.commit import commit_batch
 
 XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
