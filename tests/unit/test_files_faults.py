@@ -1,10 +1,13 @@
 """Faults of the files driver's lake: the store going away mid-batch, two runs of one
-batch at once. Each ends in a clear error or in the batch landed once; nothing half-landed
+batch at once (on a folder and on S3). Each ends in a clear error or in the batch landed once; nothing half-landed
 is ever visible, and no file is marked taken by a batch that did not publish."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from urllib.parse import urlparse
 
 import pyarrow.compute as pc
@@ -162,7 +165,7 @@ def test_the_store_going_away_mid_batch_fails_it_clearly_and_the_retry_lands_eve
         with pytest.raises(LakeAccessError, match=re.escape(lake.uri(lake.root))) as failed:
             inbox.land(BATCH)
     proxy.mode = "forward"
-    print(failed.value)
+    assert "failed" in str(failed.value)
 
     assert not lake.exists(manifest_path(lake, "co", "s", BATCH)), "nothing published"
     assert read_manifest(lake, "co", "s", EARLIER) == earlier
@@ -178,3 +181,106 @@ def test_the_store_going_away_mid_batch_fails_it_clearly_and_the_retry_lands_eve
     assert bronze_rows(inbox, BATCH) == list(range(300))
     assert bronze_rows(inbox, EARLIER) == [1000, 1001]
     assert inbox.land(LATER)["s"]["read"] == 0, "every file was taken once"
+
+
+#: one run of the batch in a process of its own, like an Airflow task: land, then commit.
+#: At ``point`` (start; publish: before the data files close; closed: the data files closed,
+#: nothing of the landing published yet) it leaves ``<name>.<point>`` in
+#: the barrier folder and waits for the files ``waits`` names; it ends by leaving
+#: ``<name>.done``. Prints what landed and committed, or the error.
+RUN = """
+import json, pathlib, sys, time
+from sluice.core.sources import load_source
+from sluice.ingest import landing
+from sluice.ingest.commit import commit_batch
+from sluice.ingest.files.driver import FilesDriver
+from sluice.lake.storage import open_lake
+name, root, batch, barrier, point, waits = sys.argv[1:]
+barrier = pathlib.Path(barrier)
+
+def wait():
+    (barrier / f"{name}.{point}").touch()
+    deadline = time.time() + 60
+    while not all((barrier / other).exists() for other in waits.split(",")):
+        assert time.time() < deadline, f"{name} waited for {waits} in vain"
+        time.sleep(0.01)
+
+def at(function):
+    def waiting(*args, **kwargs):
+        wait()
+        return function(*args, **kwargs)
+    return waiting
+
+def after(function):
+    def waiting(*args, **kwargs):
+        result = function(*args, **kwargs)
+        wait()
+        return result
+    return waiting
+
+if point == "publish":
+    landing.BatchLanding.publish = at(landing.BatchLanding.publish)
+elif point == "closed":
+    landing._StreamWriter.close = after(landing._StreamWriter.close)
+source, lake = load_source("co"), open_lake(root)
+if point == "start":
+    wait()
+report = {}
+try:
+    manifest = FilesDriver().land(source, batch, lake)["s"]
+    report["landed"] = {key: manifest[key] for key in ("read", "landed", "quarantined", "attempt")}
+    report["committed"] = commit_batch("co", source.stream("s"), batch, lake)["rows"]
+except Exception as error:
+    report["error"] = f"{type(error).__name__}: {error}"
+(barrier / f"{name}.done").touch()
+print(json.dumps(report))
+"""
+
+#: how the two runs meet: each run's (point, the files it waits for there)
+MEETINGS = {
+    # both have written their data files; they close them and publish at the same moment
+    "side by side": {"a": ("publish", "a.publish,b.publish"), "b": ("publish", "a.publish,b.publish")},
+    # a run starts while the other writes its data files, or once it has closed them, and runs
+    # to its end before that one goes on
+    "one starts while the other writes": {"a": ("publish", "b.done"), "b": ("start", "a.publish")},
+    "one overtakes the other": {"a": ("closed", "b.done"), "b": ("start", "a.closed")},
+}
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake_root(request, tmp_path, monkeypatch) -> str:
+    if request.param == "local":
+        return str(tmp_path / "lake")
+    return use_bucket(request.getfixturevalue("moto_s3"), monkeypatch)
+
+
+@pytest.mark.parametrize("meeting", MEETINGS.values(), ids=MEETINGS.keys())
+def test_two_runs_of_one_batch_at_once_land_every_record_once(meeting, lake_root, tmp_path, monkeypatch):
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL}, lake=open_lake(lake_root))
+    for name, text in FILES.items():
+        inbox.drop("s", name, text)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    runs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", RUN, name, lake_root, BATCH, str(barrier), point, waits],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name, (point, waits) in meeting.items()
+    }
+    outputs = {name: run.communicate(timeout=120)[0] for name, run in runs.items()}
+    assert [run.returncode for run in runs.values()] == [0, 0], outputs
+    reports = {name: json.loads(output.splitlines()[-1]) for name, output in outputs.items()}
+
+    lake = inbox.lake
+    published = read_manifest(lake, "co", "s", BATCH)
+    assert (published["read"], published["landed"], published["quarantined"]) == (301, 300, 1)
+    for report in reports.values():  # each run landed and committed the batch whole, or failed saying why
+        assert report.get("committed") == 300 or "another run of the batch started meanwhile" in report["error"]
+    assert any("error" not in report for report in reports.values()), reports
+    # what the batch's manifest names is there, and is what the bronze table holds
+    assert all(lake.exists(lake.path(name)) for name in published["files"]), published["files"]
+    assert commit_batch("co", inbox.source().stream("s"), BATCH, lake)["rows"] == 300
+    assert bronze_rows(inbox, BATCH) == list(range(300))
+    assert inbox.land(LATER)["s"]["read"] == 0, "no file taken twice"
