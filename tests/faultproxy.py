@@ -2,8 +2,10 @@
 
 ``refuse`` resets every new connection (a server that is down), ``stall`` accepts and
 never answers and freezes the connections already open (a server that hangs),
-``forward`` passes bytes both ways. The proxy runs in its own process: deltalake holds
-the GIL through some of its requests, which would freeze a proxy thread of the test.
+``forward`` passes bytes both ways; ``drop()`` cuts the connections already open and
+refuses new ones (a server that goes away mid-request). The proxy runs in its own
+process: deltalake holds the GIL through some of its requests, which would freeze a
+proxy thread of the test.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class FaultProxy:
         assert mode in ("forward", "refuse", "stall"), mode
         self._ask(mode)
 
+    def drop(self) -> None:
+        """Cut every open connection and refuse new ones (``mode`` becomes ``refuse``)."""
+        self._ask("drop")
+
     @property
     def connections(self) -> int:
         return int(self._ask("connections"))
@@ -59,6 +65,7 @@ class _Proxy:
         self.target = target
         self.mode = "forward"
         self.connections = 0
+        self.open: set[socket.socket] = set()
         self.listener = socket.create_server(("127.0.0.1", 0))
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -73,6 +80,7 @@ class _Proxy:
             if self.mode == "stall":
                 continue  # accepted, never answered
             upstream = socket.create_connection(self.target)
+            self.open.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
@@ -86,8 +94,16 @@ class _Proxy:
             pass
         finally:
             for sock in (source, sink):
+                self.open.discard(sock)
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+    def drop(self) -> None:
+        self.mode = "refuse"
+        for sock in list(self.open):  # the pipes' threads wake and close them
+            self.open.discard(sock)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def main(host: str, port: str) -> None:
@@ -97,6 +113,8 @@ def main(host: str, port: str) -> None:
         command = line.strip()
         if command in ("forward", "refuse", "stall"):
             proxy.mode = command
+        elif command == "drop":
+            proxy.drop()
         answer = proxy.connections if command == "connections" else proxy.mode
         print(answer, flush=True)
 

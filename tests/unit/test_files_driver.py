@@ -131,12 +131,13 @@ def test_a_file_is_taken_once_and_a_rerun_takes_exactly_its_own_files(tmp_path, 
 
 def test_a_landing_that_fails_takes_the_same_files_on_its_retry_and_lands_them_once(tmp_path, monkeypatch):
     from sluice.ingest.landing import BatchLanding, manifest_path
+    from sluice.lake.storage import LakeAccessError
 
     inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL})
     inbox.drop("s", "a.jsonl", '{"id": 1}\n{"id": 2}\n')
     with monkeypatch.context() as patch:
         patch.setattr(BatchLanding, "publish", lambda *a, **k: (_ for _ in ()).throw(OSError("the lake went away")))
-        with pytest.raises(OSError, match="went away"):
+        with pytest.raises(LakeAccessError, match=r"the lake at .+ failed: the lake went away"):
             inbox.land(BATCH)
     assert not inbox.lake.exists(manifest_path(inbox.lake, "co", "s", BATCH))  # nothing published, no ledger entry
     retry = inbox.land(BATCH)["s"]

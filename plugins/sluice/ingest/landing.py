@@ -485,6 +485,14 @@ class BatchLanding:
                 )
             manifests[name] = {**writer.manifest(self.source, self.batch, self.attempt), **(extra or {}).get(name, {})}
         for name, writer in self.writers.items():
+            # a run of the batch that started meanwhile removes this attempt's files as a killed
+            # attempt's: then publish nothing, over that run's quarantine and manifest least of all
+            if missing := [path for path in writer.files if not self.lake.exists(path)]:
+                raise LandingError(
+                    f"{self.source}.{name} batch {self.batch}: {len(missing)} file(s) of this attempt were removed "
+                    f"before it published ({self.lake.uri(missing[0])}): another run of the batch started meanwhile"
+                )
+        for name, writer in self.writers.items():
             writer.quarantine.write(self.lake, quarantine_folder(self.lake, self.source, name, self.batch))
         self.undeclared.write(self.lake, quarantine_folder(self.lake, self.source, "_undeclared", self.batch))
         replaced = {}

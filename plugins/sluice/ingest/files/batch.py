@@ -20,7 +20,7 @@ from sluice.ingest.files.ledger import TAKEN, classify, list_inbox, sha256_of, t
 from sluice.ingest.files.readers import conform, map_leaves, merge_fields
 from sluice.ingest.landing import BatchLanding, LandingError, read_manifest
 from sluice.ingest.schema import StreamSchema
-from sluice.lake.storage import Lake
+from sluice.lake.storage import Lake, LakeAccessError
 
 
 def _plain(data_type: pa.DataType) -> pa.DataType:
@@ -107,6 +107,8 @@ class _Stream:
         self.fields = fields
 
     def _refuse(self, entry: dict[str, Any], error: BaseException) -> None:
+        if isinstance(error, LakeAccessError):  # the store failed, not the file: the batch fails
+            raise error
         reason = (
             str(error) if isinstance(error, readers.FileRejected) else f"unreadable: {type(error).__name__}: {error}"
         )

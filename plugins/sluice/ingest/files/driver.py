@@ -6,7 +6,7 @@ from typing import Any
 
 from sluice.core.sources import SourceConfig
 from sluice.ingest.contract import Driver
-from sluice.lake.storage import Lake
+from sluice.lake.storage import Lake, LakeAccessError
 
 
 class FilesDriver(Driver):
@@ -23,4 +23,8 @@ class FilesDriver(Driver):
     def land(self, source: SourceConfig, batch: str, lake: Lake) -> dict[str, dict[str, Any]]:
         from sluice.ingest.files.batch import land_files
 
-        return land_files(source, batch, lake)
+        try:
+            return land_files(source, batch, lake)
+        except OSError as error:  # the store failed: the listing, a hash, the landing's writes
+            what = f"files batch {batch} of {source.name}: the lake at {lake.uri(lake.root)} failed"
+            raise LakeAccessError(f"{what}: {error}") from error

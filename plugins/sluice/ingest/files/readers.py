@@ -19,6 +19,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from sluice.core.sources import FileFormat
+from sluice.lake.storage import LakeAccessError
 
 #: bytes a reader decodes at a time (pyarrow's block size)
 BLOCK_BYTES = 1 << 20
@@ -72,12 +73,45 @@ class _Bounded(io.RawIOBase):
         super().close()
 
 
+class _Store(io.RawIOBase):
+    """A file of the lake as its store serves it: the store failing (the network, the server)
+    raises :class:`LakeAccessError`, never taken for a fault of the file itself."""
+
+    def __init__(self, lake: Any, path: str) -> None:
+        self.uri = lake.uri(path)
+        self.stream = self._call(lake.fs.open_input_stream, path, compression=None)
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise LakeAccessError(f"the lake's store failed while {self.uri} was read: {error}") from error
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._call(self.stream.read, None if size is None or size < 0 else size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if getattr(self, "stream", None) is not None:  # not when the open failed
+            self.stream.close()
+        super().close()
+
+
 def opener(lake: Any, path: str, size: int, fmt: FileFormat) -> Opener:
     """Opens ``path`` afresh on each call, decompressed by its suffix, bounded."""
     compression = next((c for suffix, c in COMPRESSIONS.items() if path.endswith(suffix)), None)
 
     def open_() -> IO[bytes]:
-        raw = lake.fs.open_input_stream(path, compression=None)
+        raw = _Store(lake, path)
         if compression is None:
             return io.BufferedReader(_Bounded(raw, None), BLOCK_BYTES)
         limit = max(int(size * fmt.max_expansion), EXPANSION_ALLOWANCE)
