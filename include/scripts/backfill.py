@@ -61,6 +61,10 @@ def backfill_runs(dag_id: str, start: datetime, end: datetime) -> list[tuple[str
         return [((run.logical_date if AIRFLOW_3 else run.execution_date).isoformat(), str(run.state)) for run in runs]
 
 
+#: the user a backfill of this script is triggered by
+TRIGGERED_BY = "make backfill"
+
+
 def retry_locked(action: Callable[[], T], attempts: int = 10) -> T:
     """Run a metadata-DB action, retrying SQLite's "database is locked" while a scheduler writes."""
     from sqlalchemy.exc import OperationalError
@@ -120,19 +124,52 @@ def set_paused(dag_id: str, paused: bool) -> bool:
 
 
 def create_backfill(dag_id: str, start: datetime, end: datetime) -> None:
-    """``airflow backfill create`` of [start, end), rerunning intervals that already ran."""
-    from airflow.models.backfill import ReprocessBehavior, _create_backfill
+    """``airflow backfill create`` of [start, end), rerunning intervals that already ran.
 
-    _create_backfill(
-        dag_id=dag_id,
-        from_date=start,
-        to_date=end - timedelta(seconds=1),
-        max_active_runs=1,
-        reverse=False,
-        dag_run_conf=None,
-        triggering_user_name="make backfill",
-        reprocess_behavior=ReprocessBehavior.COMPLETED,
-    )
+    Airflow commits the backfill before its runs: when SQLite's lock stops the runs, the
+    backfill is left open unless Airflow's own clean-up got the lock, and a retry would find
+    "another backfill running". So the attempt's backfill is removed here before the retry.
+    """
+    from airflow.models.backfill import ReprocessBehavior, _create_backfill
+    from sqlalchemy.exc import OperationalError
+
+    to_date = end - timedelta(seconds=1)
+    try:
+        _create_backfill(
+            dag_id=dag_id,
+            from_date=start,
+            to_date=to_date,
+            max_active_runs=1,
+            reverse=False,
+            dag_run_conf=None,
+            triggering_user_name=TRIGGERED_BY,
+            reprocess_behavior=ReprocessBehavior.COMPLETED,
+        )
+    except OperationalError as exc:
+        if "database is locked" in str(exc):
+            retry_locked(lambda: remove_open_backfill(dag_id, start, to_date))
+        raise
+
+
+def remove_open_backfill(dag_id: str, from_date: datetime, to_date: datetime) -> None:
+    """Delete the open backfill this script started for exactly [from_date, to_date], with its runs."""
+    from airflow.models.backfill import Backfill, BackfillDagRun
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    with create_session() as session:
+        query = select(Backfill).where(
+            Backfill.dag_id == dag_id,
+            Backfill.completed_at.is_(None),
+            Backfill.triggering_user_name == TRIGGERED_BY,
+            Backfill.from_date == from_date,
+            Backfill.to_date == to_date,
+        )
+        for backfill in session.scalars(query).all():
+            session.execute(delete(BackfillDagRun).where(BackfillDagRun.backfill_id == backfill.id))
+            session.execute(delete(DagRun).where(DagRun.backfill_id == backfill.id))
+            session.delete(backfill)
 
 
 def settle_backfills(dag_ids: list[str]) -> list[str]:

@@ -12,9 +12,9 @@ from urllib.parse import urlparse
 
 import pyarrow.compute as pc
 import pytest
-from files_inbox import BATCH, LATER, Inbox
 
 from faultproxy import FaultProxy
+from files_inbox import BATCH, LATER, Inbox
 from s3servers import use_bucket
 from sluice.ingest.commit import commit_batch
 from sluice.ingest.files import batch as files_batch
