@@ -5,9 +5,11 @@ The environment is fixed before anything imports Airflow, which reads it at impo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -139,6 +141,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from e2e import airflow2
 
         airflow2.start(RUN_DIR / "airflow2")
+    if any(item.get_closest_marker("one_day") for item in session.items):
+        from e2e import one_day
+
+        (RUN_DIR / "one-day.pid").write_text(str(one_day.start_in_background(RUN_DIR).pid))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -150,6 +156,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     backfill = Backfill.load(RUN_DIR / "airflow2")
     if backfill is not None:
         backfill.stop()
+    day = RUN_DIR / "one-day.pid"
+    if day.exists():  # a run whose tests never waited for the day
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(day.read_text()), signal.SIGTERM)
 
 
 @pytest.fixture(scope="session")

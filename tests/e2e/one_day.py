@@ -4,6 +4,7 @@ running the day with it (:mod:`e2e.test_slice`, :mod:`e2e.test_backfills`)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -100,18 +101,49 @@ def assert_one_honest_run_per_interval(airflow_home: Path, starts: list[str]) ->
             assert timedelta(0) < run["end_date"] - run["start_date"] < timedelta(minutes=15), (dag_id, run)
 
 
-def one_by_one(migrated_home: Path) -> dict[str, Any]:
+DAY = "one-by-one"
+
+
+def one_by_one() -> dict[str, Any]:
     """The day run batch by batch, in order, with the sample company's exports of the four
     batches in the inbox before the first: its environment, data folder, each batch's
-    output and the snapshot of its lake and warehouse. ``migrated_home``: an Airflow home
-    with a migrated metadata database and the pools, copied as the day's own."""
+    output and the snapshot of its lake and warehouse. Made once per test run, by
+    :func:`start_in_background` when collection found a test that needs it."""
+    return made_once(DAY, _build_day)
 
-    def build(folder: Path) -> dict[str, Any]:
-        shutil.copytree(migrated_home, folder / "airflow")
-        data = folder / "data"
-        env = pinned_environment(isolated_environment(folder / "airflow", data))
-        drop_exports(open_lake(str(data / "lake")), BATCH_STARTS)
-        outputs = [run_batch(env, start) for start in BATCH_STARTS]
-        return {"env": env, "data": data, "outputs": outputs, "snapshot": snapshot(data)}
 
-    return made_once("one-by-one", build)
+def _build_day(folder: Path) -> dict[str, Any]:
+    data = folder / "data"
+    env = pinned_environment(isolated_environment(folder / "airflow", data))
+    run_ok([VENV_BIN / "airflow", "db", "migrate"], env, 300)
+    run_ok([VENV_BIN / "airflow", "pools", "import", ROOT / "include" / "airflow" / "pools.json"], env, 120)
+    drop_exports(open_lake(str(data / "lake")), BATCH_STARTS)
+    outputs = [run_batch(env, start) for start in BATCH_STARTS]
+    # as the day ended, for tests that change a copy of it while others rerun parts of it
+    shutil.copytree(data, folder / "as-run" / "data")
+    shutil.copytree(folder / "airflow", folder / "as-run" / "airflow", ignore=shutil.ignore_patterns("airflow.cfg"))
+    return {"env": env, "data": data, "outputs": outputs, "snapshot": snapshot(data), "as_run": folder / "as-run"}
+
+
+def copy_of_the_day(folder: Path) -> dict[str, str]:
+    """The day as it ended (its lake, warehouse and metadata database) copied into ``folder``;
+    the environment of Airflow processes working on the copy."""
+    day = one_by_one()
+    shutil.copytree(day["as_run"], folder, dirs_exist_ok=True)
+    return pinned_environment(isolated_environment(folder / "airflow", folder / "data"))
+
+
+def start_in_background(run_dir: Path) -> subprocess.Popen:
+    """Start making the day in a process of its own, so it overlaps the tests that run before
+    the first one that needs it (which then waits for it, or makes it if this failed)."""
+    tests = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{tests}:{ROOT / 'plugins'}"}
+    with (run_dir / f"{DAY}.log").open("w") as log:
+        return subprocess.Popen(
+            [VENV_BIN / "python", "-c", "from e2e.one_day import one_by_one; one_by_one()"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

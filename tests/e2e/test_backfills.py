@@ -29,12 +29,12 @@ from environment import isolated_environment
 from s3servers import use_bucket
 from sluice.lake.storage import open_lake
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.one_day]
 
 
 @pytest.mark.s3
 def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by_one(
-    airflow_db, tmp_path, radosgw, monkeypatch, slack
+    tmp_path, radosgw, monkeypatch, slack
 ):
     """The same day backfilled with the whole lake on S3 (radosgw), reached through an
     Airflow AWS connection: the same lake contents and tables as the local lake's. Every
@@ -62,7 +62,7 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
     output = backfill(env, "2026-11-20", "2026-11-21")
     assert output.count("  success") == 12  # the three DAGs, four intervals each
     assert not (tmp_path / "data" / "lake").exists(), "nothing of the lake went to the local folder"
-    day = one_by_one(airflow_db)
+    day = one_by_one()
     assert_same(day["snapshot"], snapshot(tmp_path / "data", lake))
     # the wait for each batch and every model task ran in the triggerer: none was ever
     # queued for a worker
@@ -93,8 +93,8 @@ def test_airflow3_backfill_with_the_lake_on_s3_equals_running_the_batches_one_by
 
 
 @pytest.mark.airflow2
-def test_airflow2_backfill_equals_running_the_batches_one_by_one(airflow_db, airflow2_backfill):
+def test_airflow2_backfill_equals_running_the_batches_one_by_one(airflow2_backfill):
     returncode, log = airflow2_backfill.wait(timeout=1800)
     assert returncode == 0, log[-4000:]
     assert log.count("on Airflow 2.11") == 3 and log.count("all runs succeeded") == 3
-    assert_same(one_by_one(airflow_db)["snapshot"], snapshot(airflow2_backfill.data_dir))
+    assert_same(one_by_one()["snapshot"], snapshot(airflow2_backfill.data_dir))

@@ -1,5 +1,6 @@
-"""GDPR erasure on the embedded stack: batches ingested and transformed, three people
-erased by different identifiers through the ``gdpr_erasure`` DAG, then proven gone."""
+"""GDPR erasure on the embedded stack: on a copy of the day of batches run one at a time
+(:mod:`e2e.one_day`), three of faker's people erased by different identifiers through the
+``gdpr_erasure`` DAG, then proven gone."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from collections import Counter
 import duckdb
 import pytest
 
-from e2e.one_day import run_batch, run_ok
+from e2e.one_day import BATCH_IDS, copy_of_the_day, run_batch
 from e2e.snapshot import warehouse_snapshot
-from environment import VENV_BIN, declared_sources, isolated_environment
+from environment import VENV_BIN
 from residue import bytes_holding, delta_stats_holding, files_holding, metadata_holding
 
-pytestmark = pytest.mark.e2e
-BATCHES = ("2026-11-10T00:00", "2026-11-10T06:00")
+pytestmark = [pytest.mark.e2e, pytest.mark.one_day]
 LAYERS = ("bronze", "silver", "gold", "marts")
 
 
@@ -58,7 +58,7 @@ def people_rows(warehouse, ids, emails):
 
 #: the people's user ids show in each table's log as the statistics of the files holding them
 ID_COLUMNS = {"users": "id", "purchases": "user_id"}
-QUARANTINED_BATCH = "20261110T060000Z"
+QUARANTINED_BATCH = BATCH_IDS[1]
 
 
 def quarantine(lake, people):
@@ -106,16 +106,7 @@ def erased(tmp_path_factory):
     from sluice.lake.storage import open_lake
 
     tmp_path = tmp_path_factory.mktemp("erasure")
-    env = {
-        **isolated_environment(tmp_path / "airflow", tmp_path / "data"),
-        **declared_sources(tmp_path / "platform", ["faker"]),  # the people erased are faker's users
-        "SLUICE_ERASURE_RETENTION_HOURS": "0",
-        "SLUICE_RETRY_DELAY_SECONDS": "1",
-    }
-    run_ok([VENV_BIN / "airflow", "db", "migrate"], env, 300)
-    run_ok([VENV_BIN / "airflow", "pools", "import", "include/airflow/pools.json"], env, 120)
-    for start in BATCHES:
-        run_batch(env, start)
+    env = {**copy_of_the_day(tmp_path), "SLUICE_ERASURE_RETENTION_HOURS": "0", "SLUICE_RETRY_DELAY_SECONDS": "1"}
     warehouse = tmp_path / "data" / "warehouse" / "sluice.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)
     users = con.execute("select distinct id, email, telephone from bronze.faker__users order by id limit 4").fetchall()
@@ -123,7 +114,7 @@ def erased(tmp_path_factory):
     (a_id, a_email, _), (b_id, b_email, _), (c_id, c_email, _), control = users
     lake = open_lake(str(tmp_path / "data" / "lake"))
     quarantine(lake, [users[0], control])  # one of the people, and someone not erased
-    salt = (tmp_path / "data" / "erasure.salt").read_text().strip().encode()
+    salt = env["SLUICE_ERASURE_SALT"].encode()
     people = {
         "ids": [a_id, b_id, c_id],
         "emails": [a_email, b_email, c_email],
@@ -151,7 +142,7 @@ def erased(tmp_path_factory):
             {"request_id": "req-both", "email": c_email, "user_id": c_id},
         ]
     }
-    returncode, log = erase(env, conf, "2026-11-11T03:00:00+00:00")
+    returncode, log = erase(env, conf, "2026-11-21T03:00:00+00:00")
     return {
         "env": env,
         "tmp": tmp_path,
@@ -236,7 +227,7 @@ def test_no_identifier_is_in_the_task_log_its_xcom_or_rendered_fields(erased):
     )
     assert "erasure request req-email: done" in logs, "the search reads the erasure task's own log"
     assert [value for value in people["values"] if value.lower() in logs.lower()] == []
-    markers = ["req-email", "20261110T000000Z"]  # a request id, and the first batch's id
+    markers = ["req-email", BATCH_IDS[0]]  # a request id, and the first batch's id
     held = metadata_holding(airflow_home / "airflow.db", [*people["values"], *markers])
     assert "xcom.value" in held["req-email"], "the search reads the erasure's XCom"
     assert "rendered_task_instance_fields.rendered_fields" in held[markers[1]], "and rendered fields"
@@ -283,11 +274,11 @@ def test_a_rerun_changes_nothing_and_a_new_batch_that_sends_them_again_drops_the
     from sluice.ingest.landing import read_manifest
 
     before = warehouse_snapshot(erased["warehouse"])
-    returncode, log = erase(erased["env"], erased["conf"], "2026-11-12T03:00:00+00:00")
+    returncode, log = erase(erased["env"], erased["conf"], "2026-11-22T03:00:00+00:00")
     assert returncode == 0, log[-3000:]
     assert warehouse_snapshot(erased["warehouse"]) == before
-    run_batch(erased["env"], "2026-11-10T12:00")  # source-faker sends every user again
-    users = read_manifest(erased["lake"], "faker", "users", "20261110T120000Z")
+    run_batch(erased["env"], "2026-11-21T00:00")  # source-faker sends every user again
+    users = read_manifest(erased["lake"], "faker", "users", "20261121T000000Z")
     assert users["suppressed"] == 3 and users["read"] == users["landed"] + users["quarantined"] + 3
     people = erased["people"]
     assert people_rows(erased["warehouse"], people["ids"], people["emails"]) == {}
@@ -296,9 +287,9 @@ def test_a_rerun_changes_nothing_and_a_new_batch_that_sends_them_again_drops_the
 def test_a_request_naming_nobody_or_an_undeclared_type_fails_clearly_and_changes_nothing(erased):
     before = warehouse_snapshot(erased["warehouse"])
     returncode, log = erase(
-        erased["env"], {"requests": [{"email": "nobody@nowhere.example"}]}, "2026-11-13T03:00:00+00:00"
+        erased["env"], {"requests": [{"email": "nobody@nowhere.example"}]}, "2026-11-23T03:00:00+00:00"
     )
     assert returncode != 0 and "no data is held for 1 email identifier(s): nothing to erase" in log
-    returncode, log = erase(erased["env"], {"requests": [{"passport": "X1"}]}, "2026-11-14T03:00:00+00:00")
+    returncode, log = erase(erased["env"], {"requests": [{"passport": "X1"}]}, "2026-11-24T03:00:00+00:00")
     assert returncode != 0 and "identifier type(s) ['passport'] are declared by no stream" in log
     assert warehouse_snapshot(erased["warehouse"]) == before

@@ -32,12 +32,12 @@ from e2e.one_day import (
 from e2e.snapshot import snapshot
 from environment import ROOT, VENV_BIN, isolated_environment
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.one_day]
 
 
 @pytest.fixture(scope="module")
-def day(airflow_db):
-    return one_by_one(airflow_db)
+def day():
+    return one_by_one()
 
 
 def test_a_batch_reports_what_it_landed_and_where(day):
