@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from urllib.parse import urlparse
 
 
 class FaultProxy:
@@ -121,3 +123,14 @@ def main(host: str, port: str) -> None:
 
 if __name__ == "__main__":
     main(*sys.argv[1:])
+
+
+@contextlib.contextmanager
+def proxy_before(endpoint: str) -> Iterator[FaultProxy]:
+    """A :class:`FaultProxy` in front of the server at ``endpoint`` (``http://host:port``), closed after."""
+    target = urlparse(endpoint)
+    proxy = FaultProxy(target.hostname, target.port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

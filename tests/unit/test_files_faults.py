@@ -8,12 +8,11 @@ import json
 import re
 import subprocess
 import sys
-from urllib.parse import urlparse
 
 import pyarrow.compute as pc
 import pytest
 
-from faultproxy import FaultProxy
+from faultproxy import proxy_before
 from files_inbox import BATCH, LATER, Inbox
 from s3servers import use_bucket
 from sluice.ingest.commit import commit_batch
@@ -36,10 +35,8 @@ FILES = {
 
 @pytest.fixture
 def proxy(moto_s3):
-    target = urlparse(moto_s3.endpoint)
-    proxy = FaultProxy(target.hostname, target.port)
-    yield proxy
-    proxy.close()
+    with proxy_before(moto_s3.endpoint) as proxy:
+        yield proxy
 
 
 @pytest.fixture

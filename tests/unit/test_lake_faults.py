@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import urlparse
 
 import pytest
 
-from faultproxy import FaultProxy
+from faultproxy import proxy_before
 from s3servers import use_bucket
 from sluice.core.sources import StreamConfig
 from sluice.ingest.commit import commit_batch
@@ -81,10 +80,8 @@ def test_refused_credentials_are_a_clear_error_naming_where_they_came_from(root,
 
 @pytest.fixture
 def proxy(radosgw):
-    target = urlparse(radosgw.endpoint)
-    proxy = FaultProxy(target.hostname, target.port)
-    yield proxy
-    proxy.close()
+    with proxy_before(radosgw.endpoint) as proxy:
+        yield proxy
 
 
 def test_an_unreachable_server_is_tried_again_with_backoff_then_a_clear_failure(root, proxy, monkeypatch):
