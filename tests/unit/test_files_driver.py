@@ -8,6 +8,7 @@ import codecs
 import gzip
 import json
 import os
+import posixpath
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -329,3 +330,40 @@ def test_text_where_the_bronze_column_is_a_number_is_quarantined_with_why(tmp_pa
     (kept,) = inbox.quarantined("s", LATER)
     assert "amount 'five' is text, its bronze column int64" in kept["_sluice_reason"]
     assert [(r["id"], r["amount"]) for r in committed(inbox, "s", LATER)] == [(3, 6)]
+
+
+def test_a_file_refused_half_way_leaves_none_of_its_parts_and_drift_rewrites_the_rest(tmp_path, monkeypatch):
+    import sluice.ingest.landing as landing_module
+
+    monkeypatch.setattr(landing_module, "GROUP_BYTES", 1)  # each block written as it is read, to the file's own part
+    inbox = Inbox(tmp_path, monkeypatch, {"s": JSONL, "x": {"format": "xml", "record_key": "id", "record_path": "r"}})
+    inbox.drop("s", "a.jsonl", "".join(f'{{"id": {i}, "amount": {i}}}\n' for i in range(3000)))
+    inbox.drop("s", "b.jsonl", '{"id": 5000, "amount": "n/a", "extra": true}\n')  # amount widens to text
+    records = "".join(f"<r><id>{i}</id></r>" for i in range(3000))
+    inbox.drop("x", "a.xml", f"<rs>{records}<r><id>broken</r></rs>")  # not well-formed at its very end
+    inbox.drop("x", "b.xml", "<rs><r><id>7</id><q>w</q></r></rs>")
+    manifests = inbox.land()
+    assert {n: (m["read"], m["landed"], m["quarantined"]) for n, m in manifests.items()} == {
+        "s": (3001, 3001, 0),
+        "x": (2, 1, 1),
+    }
+    assert [e["status"] for e in manifests["x"]["inputs"]] == ["quarantined", "ingested"]
+    for manifest in manifests.values():  # nothing in the batch's folder but the manifest's files
+        folder = posixpath.dirname(inbox.lake.path(manifest["files"][0]))
+        assert sorted(inbox.lake.list_files(folder)) == sorted(inbox.lake.path(f) for f in manifest["files"])
+    rows = {r["id"]: r for r in committed(inbox, "s")}
+    assert (rows[2999]["amount"], rows[5000]["amount"], rows[5000]["extra"], rows[1]["extra"]) == (
+        "2999",
+        "n/a",
+        True,
+        None,
+    )
+    assert [(r["id"], r["q"]) for r in committed(inbox, "x")] == [("7", "w")]
+
+
+def test_records_without_fields_count_and_a_later_records_fields_are_not_lost(tmp_path, monkeypatch):
+    inbox = Inbox(tmp_path, monkeypatch, {"a": {"format": "json", "record_key": "id"}})
+    inbox.drop("a", "a.json", '[{}, {"id": 1, "n": "x"}]')  # the first record has no field: the second's still count
+    manifest = inbox.land()["a"]
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (2, 1, 1)
+    assert [(r["id"], r["n"]) for r in inbox.rows(manifest)] == [(1, "x")]

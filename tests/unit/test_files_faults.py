@@ -73,18 +73,18 @@ def down_after_the_listing(proxy, monkeypatch):
     monkeypatch.setattr(files_batch, "list_inbox", listed)
 
 
-def down_while_the_first_file_is_scanned(proxy, monkeypatch):
-    original = files_batch._Stream._scan
+def down_while_the_first_file_is_hashed(proxy, monkeypatch):
+    original = files_batch.sha256_of
 
-    def scan(self, entry):
-        if entry["path"].endswith("a.jsonl"):
+    def sha256_of(lake, path):
+        if path.endswith("a.jsonl"):
             proxy.drop()
         try:
-            return original(self, entry)
+            return original(lake, path)
         finally:
             proxy.mode = "forward"  # a short outage: back for the next file
 
-    monkeypatch.setattr(files_batch._Stream, "_scan", scan)
+    monkeypatch.setattr(files_batch, "sha256_of", sha256_of)
 
 
 def down_in_the_middle_of_a_file_while_it_lands(proxy, monkeypatch):
@@ -143,7 +143,7 @@ def down_when_the_manifest_is_written(proxy, monkeypatch):
 
 OUTAGES = {
     "after the listing": down_after_the_listing,
-    "while the first file is scanned": down_while_the_first_file_is_scanned,
+    "while the first file is hashed": down_while_the_first_file_is_hashed,
     "in the middle of a file while it lands": down_in_the_middle_of_a_file_while_it_lands,
     "while the data files upload": down_while_the_data_files_upload,
     "when the manifest is written": down_when_the_manifest_is_written,

@@ -237,3 +237,74 @@ def test_a_batch_resumes_from_the_state_of_the_latest_earlier_batch(lake):
 def test_malformed_batch_id_is_rejected(lake):
     with pytest.raises(ValueError, match="not a batch id"):
         users_landing(lake, batch="2026-11-20")
+
+
+ORDERS = StreamConfig("orders", record_key="id")
+
+
+def orders_landing(lake, batch=BATCH) -> BatchLanding:
+    from sluice.ingest.schema import StreamSchema
+
+    schema = StreamSchema(pa.schema([("id", pa.int64()), ("amount", pa.float64())]), {}, frozenset())
+    return BatchLanding(lake, "demo", batch, {"orders": (ORDERS, schema)})
+
+
+def test_arrow_batches_land_as_records_do_their_keys_checked_and_their_raw_ids_in_read_order(lake):
+    landing = orders_landing(lake)
+    landing.add_batch(
+        "orders", pa.table({"id": [1, None, 3], "amount": [1.5, 2.0, None]}), emitted_at=1_795_000_000_000
+    )
+    landing.reject("orders", "unparsable", {"line": 4})
+    landing.add_batch("orders", pa.table({"id": [5], "amount": [9.0]}), emitted_at=1_795_000_000_000)
+    manifest = landing.publish(state=[])["orders"]
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (5, 3, 2)
+    table = read(lake, landed_files(lake, "demo", "orders", BATCH))
+    assert table.column("id").to_pylist() == [1, 3, 5]
+    prefix = str(uuid.uuid5(uuid.UUID("6b1f8e1c-5a43-4c1e-9f59-3c0b6f3d2a10"), f"demo/orders/{BATCH}"))[:-12]
+    assert table.column("_airbyte_raw_id").to_pylist() == [f"{prefix}{i:012x}" for i in (0, 2, 4)]
+    assert table.column("_airbyte_extracted_at")[0].as_py().timestamp() == 1_795_000_000
+    assert table.column("_airbyte_meta").to_pylist()[0] == {
+        "sync_id": landing.writers["orders"].meta["sync_id"],
+        "changes": [],
+    }
+    kept = read(lake, quarantine_folder(lake, "demo", "orders", BATCH)).to_pylist()
+    assert sorted(row["_sluice_reason"] for row in kept) == ["record key 'id' is missing", "unparsable"]
+
+
+def test_an_input_refused_half_way_leaves_none_of_its_records_or_parts(lake, monkeypatch):
+    import sluice.ingest.landing as landing_module
+
+    monkeypatch.setattr(landing_module, "GROUP_BYTES", 1)  # every table is written at once, to the input's parts
+    landing = orders_landing(lake)
+    with landing.staged("orders"):
+        landing.add_batch("orders", pa.table({"id": [1, 2], "amount": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match="not well-formed"), landing.staged("orders"):
+        landing.add_batch("orders", pa.table({"id": [3, None], "amount": [3.0, 4.0]}))
+        landing.reject("orders", "a bad line", {"line": 3})
+        landing.add_batch("orders", pa.table({"id": [5], "amount": [5.0]}))
+        raise ValueError("not well-formed half-way")
+    landing.reject("orders", "the file: not well-formed", {"file": "b"})
+    with landing.staged("orders"):
+        landing.add_batch("orders", pa.table({"id": [6], "amount": [6.0]}))
+    manifest = landing.publish(state=[])["orders"]
+    assert (manifest["read"], manifest["landed"], manifest["quarantined"]) == (4, 3, 1)
+    assert read(lake, landed_files(lake, "demo", "orders", BATCH)).column("id").to_pylist() == [1, 2, 6]
+    folder = posixpath.dirname(landed_files(lake, "demo", "orders", BATCH)[0])
+    assert sorted(lake.list_files(folder)) == sorted(landed_files(lake, "demo", "orders", BATCH))  # no part of it left
+
+
+def test_parts_written_before_the_schema_settled_are_rewritten_in_it(lake, monkeypatch):
+    import sluice.ingest.landing as landing_module
+    from sluice.ingest.schema import StreamSchema
+
+    monkeypatch.setattr(landing_module, "GROUP_BYTES", 1)
+    landing = orders_landing(lake)
+    landing.add_batch("orders", pa.table({"id": [1], "amount": [1.0]}))
+    landing.add_batch("orders", pa.table({"id": [2], "amount": [2.5], "note": ["x"]}))
+    settled = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("note", pa.string())])
+    landing.settle_schema("orders", StreamSchema(settled, {}, frozenset()))
+    manifest = landing.publish(state=[])["orders"]
+    assert manifest["landed"] == 2 and len(manifest["files"]) == 2
+    for path in landed_files(lake, "demo", "orders", BATCH):
+        assert pq.read_schema(path, filesystem=lake.fs).names[4:] == ["id", "amount", "note", "_sluice_unmapped"]
+    assert read(lake, landed_files(lake, "demo", "orders", BATCH)).column("note").to_pylist() == [None, "x"]

@@ -73,7 +73,7 @@ def matches(table: pa.Table, stream: StreamConfig, identifiers: Mapping[str, Ite
     return mask
 
 
-def _repetitive_columns(table: pa.Table, sample: int = 4096) -> list[str]:
+def repetitive_columns(table: pa.Table, sample: int = 4096) -> list[str]:
     """Columns worth dictionary-encoding: those whose values repeat in a sample of rows (a
     dictionary of unique values, such as ids and emails, makes the file larger and its
     writing 4x slower)."""
@@ -100,7 +100,7 @@ def _rewrite(lake: Lake, table_path: str, erased: Any, min_max: list[str], file:
     if keep.num_rows == 0:
         return None, removed
     sink = io.BytesIO()
-    pq.write_table(keep, sink, compression="zstd", use_dictionary=_repetitive_columns(keep))
+    pq.write_table(keep, sink, compression="zstd", use_dictionary=repetitive_columns(keep))
     payload = sink.getvalue()
     new_name = f"{BATCH_COLUMN}={batch}/erased-{uuid.uuid4().hex}.parquet"
     lake.write_bytes(f"{table_path}/{new_name}", payload)

@@ -1,9 +1,12 @@
 """Native readers of one file, in bounded batches: pyarrow.json, pyarrow.csv, lxml.
 
-Every reader yields :class:`Rows` (records as dicts, with the Arrow schema they were read
-with) and :class:`Reject` (one read record that cannot be a record, with the reason); a
-file that cannot be trusted at all raises :class:`FileRejected`. Nothing reads a whole
-file into memory: decompression is streamed and bounded, records come in blocks.
+Every reader yields :class:`Arrow` (records as an Arrow table, as pyarrow read them or,
+for XML, as text columns), :class:`Rows` (records as dicts with the Arrow schema they were
+read with: the line-by-line and JSON array readers, where the standard library decodes)
+and :class:`Reject` (one read record that cannot be a record, with the reason); a file
+that cannot be trusted at all raises :class:`FileRejected`, possibly half-way. Nothing
+reads a whole file into memory: decompression is streamed and bounded, records come in
+blocks.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ BLOCK_BYTES = 1 << 20
 MAX_RECORD_BYTES = 8 << 20
 #: rows per batch handed to the landing
 BATCH_ROWS = 10_000
+#: pyarrow.json decodes a block on its threads while the next is read
+JSON_THREADS = True
 #: a compressed file may always expand to this much, whatever its ratio
 EXPANSION_ALLOWANCE = 1 << 20
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
@@ -43,12 +48,17 @@ class Rows:
 
 
 @dataclass
+class Arrow:
+    table: pa.Table
+
+
+@dataclass
 class Reject:
     reason: str
     data: dict[str, Any]
 
 
-Opener = Callable[[], IO[bytes]]
+Opener = Callable[..., IO[bytes]]
 
 
 class _Bounded(io.RawIOBase):
@@ -107,13 +117,15 @@ class _Store(io.RawIOBase):
 
 
 def opener(lake: Any, path: str, size: int, fmt: FileFormat) -> Opener:
-    """Opens ``path`` afresh on each call, decompressed by its suffix, bounded."""
+    """Opens ``path`` afresh on each call, decompressed by its suffix, bounded; with
+    ``native``, an uncompressed file comes as a pyarrow file over the store (pyarrow's
+    readers then take whole blocks, not buffered reads)."""
     compression = next((c for suffix, c in COMPRESSIONS.items() if path.endswith(suffix)), None)
 
-    def open_() -> IO[bytes]:
+    def open_(native: bool = False) -> IO[bytes]:
         raw = _Store(lake, path)
         if compression is None:
-            return io.BufferedReader(_Bounded(raw, None), BLOCK_BYTES)
+            return pa.PythonFile(raw, mode="r") if native else io.BufferedReader(_Bounded(raw, None), BLOCK_BYTES)
         limit = max(int(size * fmt.max_expansion), EXPANSION_ALLOWANCE)
         return io.BufferedReader(_Bounded(pa.CompressedInputStream(raw, compression), limit), BLOCK_BYTES)
 
@@ -162,18 +174,24 @@ def read_jsonl(open_: Opener, fmt: FileFormat, lines: bool) -> Iterator[Rows | R
         return
     import pyarrow.json as pajson
 
-    read_options = pajson.ReadOptions(block_size=BLOCK_BYTES, use_threads=False)
-    with open_() as stream:
-        first = pajson.open_json(stream, read_options=read_options).schema
-    schema = pa.schema([f.with_type(_strings_for_timestamps(f.type)) for f in first])
+    read_options = pajson.ReadOptions(block_size=BLOCK_BYTES, use_threads=JSON_THREADS)
+    with open_(native=True) as stream:
+        reader = pajson.open_json(stream, read_options=read_options)
+        schema = pa.schema([f.with_type(_strings_for_timestamps(f.type)) for f in reader.schema])
+        if schema == reader.schema:  # nothing inferred as a timestamp: read on
+            yield from _json_batches(reader)
+            return
+    # read again with the inferred timestamps as the text they are
     parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    with open_() as stream:
-        for batch in pajson.open_json(stream, read_options=read_options, parse_options=parse):
-            batch_schema = pa.schema([f.with_type(_strings_for_timestamps(f.type)) for f in batch.schema])
-            yield Rows(
-                batch.cast(batch_schema).to_pylist() if batch_schema != batch.schema else batch.to_pylist(),
-                batch_schema,
-            )
+    with open_(native=True) as stream:
+        yield from _json_batches(pajson.open_json(stream, read_options=read_options, parse_options=parse))
+
+
+def _json_batches(reader: Any) -> Iterator[Arrow]:
+    for batch in reader:
+        batch.validate(full=True)  # pyarrow.json does not check UTF-8; a bad line sends the file line by line
+        batch_schema = pa.schema([f.with_type(_strings_for_timestamps(f.type)) for f in batch.schema])
+        yield Arrow(pa.Table.from_batches([batch.cast(batch_schema) if batch_schema != batch.schema else batch]))
 
 
 def _scalar(data_type: pa.DataType) -> bool:
@@ -227,6 +245,73 @@ def conform(value: Any, data_type: pa.DataType) -> Any:
     return value
 
 
+def _plain_text(data_type: pa.DataType) -> bool:
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type)
+
+
+def conform_array(values: pa.Array, data_type: pa.DataType) -> pa.Array:
+    """:func:`conform` over a column: ``values`` as a column of ``data_type`` holds them.
+
+    Vectorised where Arrow's own cast gives what :func:`conform` would (text, integers and
+    bools to text, integers to floats, structs and lists part by part); anything else
+    (a float, a struct or a list as JSON text) value by value. Raises when a value does not
+    fit at all (a caller then isolates the rows)."""
+    source = values.type
+    if source == data_type:
+        return values
+    if values.null_count == len(values):
+        return pa.nulls(len(values), data_type)
+    if pa.types.is_string(data_type):
+        if _plain_text(source) or pa.types.is_integer(source) or pa.types.is_boolean(source):
+            return values.cast(data_type)
+    elif pa.types.is_floating(data_type) and (pa.types.is_integer(source) or pa.types.is_floating(source)):
+        return values.cast(data_type, safe=False)  # as Python's int -> float: no range check
+    elif pa.types.is_integer(data_type) and (pa.types.is_integer(source) or pa.types.is_floating(source)):
+        return values.cast(data_type)  # refuses a fraction or an overflow
+    elif pa.types.is_struct(data_type) and pa.types.is_struct(source):
+        names = {f.name for f in source}
+        children = [
+            conform_array(values.field(f.name), f.type) if f.name in names else pa.nulls(len(values), f.type)
+            for f in data_type
+        ]
+        mask = values.is_null() if values.null_count else None
+        return pa.StructArray.from_arrays(children, fields=list(data_type), mask=mask)
+    elif pa.types.is_list(data_type) and (pa.types.is_list(source) or pa.types.is_large_list(source)):
+        offsets = values.offsets.to_numpy()
+        start = int(offsets[0])  # a slice's items start where its first list does
+        items = values.values.slice(start, int(offsets[-1]) - start)
+        items = conform_array(items, data_type.value_type)
+        mask = values.is_null() if values.null_count else None
+        rebased = pa.array(offsets - start, pa.int32())
+        return pa.ListArray.from_arrays(rebased, items, type=data_type, mask=mask)
+    return pa.array([conform(value, data_type) for value in values.to_pylist()], data_type)
+
+
+def empty_records(count: int) -> pa.Table:
+    """``count`` records without a field (a table of no columns still has its rows)."""
+    return pa.Table.from_batches([pa.RecordBatch.from_struct_array(pa.nulls(count, pa.struct([])).fill_null({}))])
+
+
+def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the columns of ``schema``, in its order, each conformed
+    (:func:`conform_array`); a column the table lacks is null."""
+    if not len(schema):
+        return empty_records(table.num_rows)
+    if table.schema.equals(schema, check_metadata=False):
+        return pa.Table.from_arrays(table.columns, schema=schema)
+    names = set(table.column_names)
+    columns = []
+    for f in schema:
+        if f.name not in names:
+            columns.append(pa.nulls(table.num_rows, f.type))
+            continue
+        column = table.column(f.name)
+        if column.type != f.type:
+            column = pa.chunked_array([conform_array(chunk, f.type) for chunk in column.chunks], f.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def _value_field(name: str, value: Any) -> pa.Field:
     """The Arrow field of one JSON value; an array whose items disagree is text."""
     try:
@@ -239,8 +324,9 @@ def _infer(rows: list[Any]) -> pa.Schema:
     """The Arrow schema of JSON objects, a field whose values disagree widened by
     :func:`merge_field`."""
     objects = [row for row in rows if isinstance(row, dict)]
+    names = list(dict.fromkeys(name for row in objects for name in row))  # every record's, not the first's
     try:
-        return pa.Table.from_pylist(objects).schema
+        return pa.Table.from_arrays([pa.array([row.get(name) for row in objects]) for name in names], names).schema
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         pass
     fields: list[pa.Field] = []
@@ -387,11 +473,11 @@ def read_csv(open_: Opener, fmt: FileFormat) -> Iterator[Rows | Reject]:
             for name, original in zip(names, originals, strict=True)
         ]
     )
-    with open_() as stream:
+    with open_(native=True) as stream:
         for batch in pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert):
             yield from rejects
             rejects.clear()
-            yield Rows(batch.to_pylist(), schema)
+            yield Arrow(pa.Table.from_arrays(batch.columns, schema=schema))
     yield from rejects
 
 
@@ -424,13 +510,48 @@ def _tree(element: Any) -> Any:
     return value
 
 
-def _record(element: Any) -> dict[str, Any]:
+def _record(element: Any, local: dict[str, str]) -> dict[str, Any]:
     """One record: its attributes and children by local name, each value text (a child with
-    structure, or repeated, as its JSON)."""
-    tree = _tree(element)
-    if not isinstance(tree, dict):
-        return {"text": tree} if tree is not None else {}
-    return {name: v if v is None or isinstance(v, str) else json.dumps(v) for name, v in tree.items()}
+    structure, or repeated, as its JSON); ``local`` caches the local names of tags.
+
+    The same mapping as :func:`_tree` of the record, its values as text, without a call
+    per child: a leaf child without attributes (nearly all of them) is its text.
+    """
+    attributes = element.attrib
+    if len(element) == 0 and not attributes:
+        text = element.text
+        return {"text": text} if text is not None else {}
+    row: dict[str, Any] = {_local(k): v for k, v in attributes.items()} if attributes else {}
+    nested = False
+    for child in element:
+        tag = child.tag
+        if tag.__class__ is not str:  # comments, processing instructions: skipped; an entity refused
+            from lxml import etree
+
+            if isinstance(child, etree._Entity):
+                raise FileRejected(f"refers to the entity {child.text}: refused, never expanded")
+            continue
+        name = local.get(tag)
+        if name is None:
+            name = local[tag] = _local(tag)
+        if len(child) or child.attrib:
+            value, nested = _tree(child), True
+        else:
+            value = child.text
+        if name not in row:
+            row[name] = value
+            continue
+        nested = True
+        if isinstance(row[name], list):
+            row[name].append(value)
+        else:
+            row[name] = [row[name], value]
+    text = element.text
+    if text and text.strip():
+        row["text"] = text
+    if nested:
+        return {name: v if v is None or isinstance(v, str) else json.dumps(v) for name, v in row.items()}
+    return row
 
 
 def record_tag(fmt: FileFormat) -> str:
@@ -464,18 +585,21 @@ def _refuse_entities(tree: Any) -> None:
         raise FileRejected(f"names an external DTD {docinfo.system_url or docinfo.public_id!r}: refused, never fetched")
 
 
-def read_xml(open_: Opener, fmt: FileFormat, xsd: Any = None) -> Iterator[Rows | Reject]:
-    """XML through lxml's iterparse: one record per ``record_path`` element, each element
-    cleared once read; entities never expanded, nothing fetched, a schema checked as it goes."""
+def read_xml(open_: Opener, fmt: FileFormat, xsd: Any = None) -> Iterator[Arrow]:
+    """XML through lxml's iterparse: one record per ``record_path`` element (the parser
+    hands over only those), each element cleared once read; entities never expanded,
+    nothing fetched, a schema checked as it goes. Records come as text columns."""
     from lxml import etree
 
     tag = record_tag(fmt)
     rows: list[dict[str, Any]] = []
+    local: dict[str, str] = {}
     with open_() as stream:
         options: dict[str, Any] = {"schema": xsd} if xsd is not None else {}
         context = etree.iterparse(
             stream,
-            events=("start", "end"),
+            events=("start", "end"),  # a record's start: its document's declarations are read by then
+            tag=tag,
             resolve_entities=False,
             no_network=True,
             huge_tree=False,
@@ -486,26 +610,36 @@ def read_xml(open_: Opener, fmt: FileFormat, xsd: Any = None) -> Iterator[Rows |
         checked = False
         try:
             for event, element in context:
-                if not checked:
-                    _refuse_entities(element.getroottree())
-                    checked = True
-                if event != "end" or element.tag != tag:
+                if event == "start":
+                    if not checked:  # before the first record's content is parsed
+                        _refuse_entities(element.getroottree())
+                        checked = True
                     continue
-                rows.append(_record(element))
+                rows.append(_record(element, local))
                 element.clear(keep_tail=False)
                 while element.getprevious() is not None:
                     del element.getparent()[0]
                 if len(rows) >= BATCH_ROWS:
-                    yield _string_rows(rows)
+                    yield _string_table(rows)
                     rows = []
+            if not checked and context.root is not None:
+                _refuse_entities(context.root.getroottree())
         except etree.XMLSyntaxError as error:
             if etree.ErrorTypes._getName(error.code, "").startswith("SCHEMAV"):  # the schema's error, not the syntax
                 raise FileRejected(f"fails its XSD: {error}") from error
             raise FileRejected(f"not well-formed XML: {error}") from error
     if rows:
-        yield _string_rows(rows)
+        yield _string_table(rows)
 
 
-def _string_rows(rows: list[dict[str, Any]]) -> Rows:
-    names = list(dict.fromkeys(name for row in rows for name in row))
-    return Rows(rows, pa.schema([pa.field(name, pa.string()) for name in names]))
+def _string_table(rows: list[dict[str, Any]]) -> Arrow:
+    """Records of text values as text columns, named in the order they first appear."""
+    names: dict[str, None] = {}
+    known = names.keys()
+    for row in rows:
+        if row.keys() != known:
+            names.update(dict.fromkeys(row))
+    if not names:
+        return Arrow(empty_records(len(rows)))
+    text = pa.string()
+    return Arrow(pa.table({name: pa.array([row.get(name) for row in rows], text) for name in names}))
