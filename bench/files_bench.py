@@ -39,12 +39,13 @@ def run_child(
     return json.loads(output.read_text())
 
 
-def bench_files(size_mb: float = 100, repeats: int = 3, factor: int = 4) -> dict[str, Any]:
-    """Per format, the bare read + Parquet write (a) and the driver's batch (b), each in its
-    own fresh process, alternated ``repeats`` times; ``<fmt>_landing_ratio`` is
-    median(b) / median(a). The driver's batch of a JSON Lines and an XML file of
-    ``factor`` x the size then gives its peak RSS there, against the 1x one."""
-    result: dict[str, Any] = {"files_size_mb": size_mb, "files_repeats": repeats}
+def bench_files(size_mb: float = 100, repeats: int = 3, factor: int = 4, peak_mb: float = 256) -> dict[str, Any]:
+    """Per format, the bare read + Parquet write (a) and the driver's batch (b) of a file of
+    ``size_mb``, each in its own fresh process, alternated ``repeats`` times;
+    ``<fmt>_landing_ratio`` is median(b) / median(a). The driver's batch of a JSON Lines and
+    an XML file of ``peak_mb`` and of ``factor`` x that (1 GB by default) then gives its peak
+    RSS at both sizes."""
+    result: dict[str, Any] = {"files_size_mb": size_mb, "files_repeats": repeats, "files_peak_size_mb": peak_mb}
     with tempfile.TemporaryDirectory(prefix="sluice-bench-files-") as tmp:
         work = Path(tmp)
         declare(work / "include")
@@ -57,8 +58,9 @@ def bench_files(size_mb: float = 100, repeats: int = 3, factor: int = 4) -> dict
                 driver.append(run_child("driver", fmt, data, work, str(i)))
             if any(run["rows"] != records for run in bare + driver):
                 raise BenchmarkError(f"{fmt}: rows differ from the {records} written: {bare + driver}")
-            bare_s, driver_s = median([r["seconds"] for r in bare]), median([r["seconds"] for r in driver])
             megabytes = data.stat().st_size / MB
+            data.unlink()
+            bare_s, driver_s = median([r["seconds"] for r in bare]), median([r["seconds"] for r in driver])
             result |= {
                 f"{label}_landing_ratio": driver_s / bare_s,
                 f"{label}_landing_seconds": driver_s,
@@ -71,18 +73,30 @@ def bench_files(size_mb: float = 100, repeats: int = 3, factor: int = 4) -> dict
                 f"{label}_bare_peak_mb": max(r["peak_rss_mb"] for r in bare),
                 f"{label}_landing_baseline_mb": max(r["baseline_rss_mb"] for r in driver),
             }
+            clear_runs(work, fmt)
             if fmt == "csv":
                 continue
-            large = work / "data" / f"large.{SUFFIX[fmt]}"
-            write_file(fmt, large, size_mb * factor)
-            big = run_child("driver", fmt, large, work, f"{factor}x")
-            large.unlink()
-            small_peak = max(r["peak_rss_mb"] for r in driver)
+            peaks = {}
+            for scale in (1, factor):
+                large = work / "data" / f"large.{SUFFIX[fmt]}"
+                written = write_file(fmt, large, peak_mb * scale)
+                run = run_child("driver", fmt, large, work, f"{scale}x")
+                if run["rows"] != written:
+                    raise BenchmarkError(f"{fmt} at {scale}x: {run['rows']} rows landed of {written} written")
+                peaks[scale] = (large.stat().st_size / MB, run)
+                large.unlink()
+                clear_runs(work, fmt)
+            (small_mb, small), (big_mb, big) = peaks[1], peaks[factor]
             result |= {
-                f"{label}_landing_peak_mb": {"1x": small_peak, f"{factor}x": big["peak_rss_mb"]},
-                f"{label}_landing_{factor}x_peak_ratio": big["peak_rss_mb"] / small_peak,
+                f"{label}_landing_peak_mb": {"1x": small["peak_rss_mb"], f"{factor}x": big["peak_rss_mb"]},
+                f"{label}_landing_peak_file_mb": {"1x": round(small_mb), f"{factor}x": round(big_mb)},
+                f"{label}_landing_{factor}x_peak_ratio": big["peak_rss_mb"] / small["peak_rss_mb"],
                 f"{label}_landing_{factor}x_seconds": big["seconds"],
             }
-            for path in work.glob(f"*-{fmt}-*"):  # the landed Parquet of this format
-                shutil.rmtree(path, ignore_errors=True)
     return result
+
+
+def clear_runs(work: Path, fmt: str) -> None:
+    """The landed Parquet of this format's runs (a 1 GB file's would fill the disk)."""
+    for path in work.glob(f"*-{fmt}-*"):
+        shutil.rmtree(path, ignore_errors=True)

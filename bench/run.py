@@ -100,7 +100,7 @@ def run_landing(args: argparse.Namespace) -> dict[str, Any]:
 def run_files(args: argparse.Namespace) -> dict[str, Any]:
     from files_bench import bench_files
 
-    return bench_files(size_mb=args.files_mb, repeats=args.repeats)
+    return bench_files(size_mb=args.files_mb, repeats=args.repeats, peak_mb=args.files_peak_mb)
 
 
 def run_files_compare(args: argparse.Namespace) -> dict[str, Any]:
@@ -205,6 +205,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "repeats": (3, 1),
     "faker_count": (100_000, 2_000),
     "files_mb": (float(os.environ.get("SLUICE_BENCH_FILES_MB", 100)), 20),
+    "files_peak_mb": (256.0, 10.0),
     "backfill_intervals": (4, 1),
     "backfill_days": (7, 0.25),
     "idle_seconds": (30, 5),
@@ -238,8 +239,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--files-mb",
         type=float,
-        help="MB of each file of the files and files_compare benchmarks, 4x for the files memory figures "
+        help="MB of each file of the files and files_compare benchmarks' speed figures "
         "(default 100 or SLUICE_BENCH_FILES_MB, quick 20)",
+    )
+    parser.add_argument(
+        "--files-peak-mb",
+        type=float,
+        help="MB of the JSON Lines and XML files of the files memory figures (1x), 4x of it beside "
+        "(default 256: 1 GB at 4x; quick 10)",
     )
     parser.add_argument(
         "--backfill-intervals", type=int, help="6-hour intervals of the backfill benchmark (default 4, quick 1)"
